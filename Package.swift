@@ -1,0 +1,45 @@
+// swift-tools-version: 6.0
+// mcpd: a Model Context Protocol tool host. No package dependencies: toolchain modules only.
+import PackageDescription
+
+let package = Package(
+    name: "mcpd",
+    targets: [
+        // Syscalls Swift cannot call directly: variadic prctl, CMSG macros, atomics on shared memory.
+        .target(name: "CMcpd"),
+        // One thin layer over the kernel: descriptors, errno, sockets, clocks, processes.
+        .target(name: "SystemCalls", dependencies: ["CMcpd"]),
+        // JSON values, a streaming writer and a JSON Schema validator, without Foundation.
+        .target(name: "JSON"),
+        // The shared-memory call table mapped by mcpd, mcp-worker and mcpctl.
+        .target(name: "CallTable", dependencies: ["CMcpd", "SystemCalls"]),
+        // The framing spoken between mcpd and mcp-worker over a SOCK_SEQPACKET socketpair.
+        .target(name: "WorkerProtocol", dependencies: ["SystemCalls"]),
+        // Tool definitions (names, schemas, deadlines) and the built-in implementations.
+        .target(name: "Tools", dependencies: ["JSON", "WorkerProtocol"]),
+        // The epoll event loop, timers and signals.
+        .target(name: "EventLoop", dependencies: ["CMcpd", "SystemCalls"]),
+        // HTTP/1.1: a sans-I/O request parser with limits, and the connection server on the loop.
+        .target(name: "HTTP", dependencies: ["SystemCalls", "EventLoop"]),
+        // systemd's socket-activation and notify protocols, implemented natively.
+        .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
+        // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
+        .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "Tools", "JSON"]),
+        // The seed-000 execute/stream API and health probes.
+        .target(name: "ExecuteAPI", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls"]),
+        .executableTarget(
+            name: "mcpd",
+            dependencies: ["ExecuteAPI", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools"]),
+        .executableTarget(
+            name: "mcp-worker",
+            dependencies: ["WorkerProtocol", "CallTable", "Tools", "JSON", "SystemCalls", "CMcpd"],
+            // Spawn cost: a Swift hello takes ~4 ms dynamic, ~1.9 ms with the static stdlib (DESIGN.md).
+            linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+        .executableTarget(
+            name: "mcpctl",
+            dependencies: ["CallTable", "SystemCalls", "JSON"]),
+        .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
+        .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
+    ]
+)

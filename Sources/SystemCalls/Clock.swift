@@ -1,0 +1,63 @@
+import CMcpd
+import Glibc
+
+/// Clocks in milliseconds. Monotonic time drives every deadline; wall time is only for display.
+public enum Clock {
+    @inline(__always)
+    public static func monotonicMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    @inline(__always)
+    public static func monotonicMicros() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        return Int64(ts.tv_sec) * 1_000_000 + Int64(ts.tv_nsec) / 1000
+    }
+
+    public static func wallMillis() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+    }
+
+    /// Sleeps the calling thread (only used by the worker and CLI, never by the event loop).
+    public static func sleep(millis: Int) {
+        var request = timespec(tv_sec: millis / 1000, tv_nsec: (millis % 1000) * 1_000_000)
+        var remaining = timespec()
+        while nanosleep(&request, &remaining) != 0 && errno == EINTR { request = remaining }
+    }
+}
+
+/// Random identifiers from the kernel's CSPRNG.
+public enum Random {
+    public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        var offset = 0
+        while offset < buffer.count {
+            let n = mcpd_getrandom(buffer.baseAddress! + offset, buffer.count - offset)
+            if n < 0 { if n == -Int(EINTR) { continue }; fatalError("getrandom failed: \(-n)") }
+            offset += n
+        }
+    }
+
+    /// An RFC 9562 version-4 UUID in its lowercase text form.
+    public static func uuid() -> String {
+        var bytes = (UInt64(0), UInt64(0))
+        withUnsafeMutableBytes(of: &bytes) { fill($0) }
+        return withUnsafeMutableBytes(of: &bytes) { raw -> String in
+            raw[6] = (raw[6] & 0x0f) | 0x40
+            raw[8] = (raw[8] & 0x3f) | 0x80
+            let hex: [UInt8] = Array("0123456789abcdef".utf8)
+            var out = [UInt8]()
+            out.reserveCapacity(36)
+            for i in 0..<16 {
+                if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
+                out.append(hex[Int(raw[i] >> 4)])
+                out.append(hex[Int(raw[i] & 0x0f)])
+            }
+            return String(decoding: out, as: UTF8.self)
+        }
+    }
+}

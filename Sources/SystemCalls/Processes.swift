@@ -1,0 +1,106 @@
+import CMcpd
+import Glibc
+
+/// How a child process ended, as waitpid reports it.
+public enum ExitStatus: Equatable, Sendable, CustomStringConvertible {
+    case exited(Int32)
+    case signaled(Int32)
+
+    public var description: String {
+        switch self {
+        case .exited(let code): return "exited with status \(code)"
+        case .signaled(let signal): return "killed by signal \(signal)"
+        }
+    }
+}
+
+public enum Process {
+    public static var currentID: Int32 { getpid() }
+
+    /// Spawns `path` with posix_spawn (never fork), keeping only `keepDescriptors` open in the child.
+    public static func spawn(path: String, arguments: [String], environment: [String],
+                             keepDescriptors: [Int32]) throws(SystemError) -> Int32 {
+        var pid: pid_t = 0
+        let rc = withCStrings([path] + arguments) { argv in
+            withCStrings(environment) { envp in
+                keepDescriptors.withUnsafeBufferPointer { keep in
+                    mcpd_spawn(path, argv, envp, keep.baseAddress, Int32(keep.count), &pid)
+                }
+            }
+        }
+        guard rc == 0 else { throw SystemError("posix_spawn \(path)", errno: rc) }
+        return pid
+    }
+
+    /// Reaps every child that has exited, without blocking.
+    public static func reapExited() -> [(pid: Int32, status: ExitStatus)] {
+        var reaped: [(Int32, ExitStatus)] = []
+        while true {
+            var status: Int32 = 0
+            let pid = waitpid(-1, &status, WNOHANG)
+            if pid <= 0 {
+                if pid < 0 && errno == EINTR { continue }
+                return reaped
+            }
+            reaped.append((pid, decode(status)))
+        }
+    }
+
+    /// Blocks until the child exits (used by tests and the CLI, never by the event loop).
+    public static func wait(_ pid: Int32) -> ExitStatus? {
+        var status: Int32 = 0
+        while true {
+            let rc = waitpid(pid, &status, 0)
+            if rc == pid { return decode(status) }
+            if rc < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    public static func signal(_ pid: Int32, _ signal: Int32) {
+        if pid > 0 { _ = kill(pid, signal) }
+    }
+
+    /// Whether a process with this pid exists (it may belong to someone else).
+    public static func isAlive(_ pid: Int32) -> Bool {
+        guard pid > 0 else { return false }
+        return kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    public static func environment(_ name: String) -> String? {
+        guard let value = getenv(name) else { return nil }
+        return String(cString: value)
+    }
+
+    /// The process's whole environment as NAME=value strings.
+    public static func environmentList() -> [String] {
+        var result: [String] = []
+        var pointer = environ
+        while let entry = pointer.pointee {
+            result.append(String(cString: entry))
+            pointer += 1
+        }
+        return result
+    }
+
+    /// The absolute path of the running executable.
+    public static func executablePath() -> String {
+        var buffer = [CChar](repeating: 0, count: 4096)
+        let n = readlink("/proc/self/exe", &buffer, buffer.count - 1)
+        return n > 0 ? String(cString: buffer) : CommandLine.arguments[0]
+    }
+
+    private static func decode(_ status: Int32) -> ExitStatus {
+        // The W* macros are not imported; these are their glibc definitions.
+        let signal = status & 0x7f
+        return signal == 0 ? .exited((status >> 8) & 0xff) : .signaled(signal)
+    }
+}
+
+/// Calls `body` with a NULL-terminated C string array built from `strings`.
+public func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    var pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) }
+    pointers.append(nil)
+    defer { for pointer in pointers { free(pointer) } }
+    return pointers.withUnsafeBufferPointer { body($0.baseAddress!) }
+}
