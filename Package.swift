@@ -16,7 +16,9 @@ let package = Package(
         // The framing spoken between mcpd and mcp-worker over a SOCK_SEQPACKET socketpair.
         .target(name: "WorkerProtocol", dependencies: ["SystemCalls"]),
         // Tool definitions (names, schemas, deadlines) and the built-in implementations.
-        .target(name: "Tools", dependencies: ["JSON", "WorkerProtocol"]),
+        .target(name: "Tools", dependencies: ["JSON"]),
+        // Structured JSON-lines logging to stderr, journald-aware.
+        .target(name: "Logging", dependencies: ["JSON"]),
         // The epoll event loop, timers and signals.
         .target(name: "EventLoop", dependencies: ["CMcpd", "SystemCalls"]),
         // HTTP/1.1: a sans-I/O request parser with limits, and the connection server on the loop.
@@ -24,15 +26,15 @@ let package = Package(
         // systemd's socket-activation and notify protocols, implemented natively.
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
         // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
-        .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "Tools", "JSON"]),
+        .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
         // The seed-000 execute/stream API and health probes.
-        .target(name: "ExecuteAPI", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls"]),
+        .target(name: "ExecuteAPI", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["ExecuteAPI", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools"]),
+            dependencies: ["ExecuteAPI", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
         .executableTarget(
             name: "mcp-worker",
-            dependencies: ["WorkerProtocol", "CallTable", "Tools", "JSON", "SystemCalls", "CMcpd"],
+            dependencies: ["WorkerProtocol", "CallTable", "Tools", "JSON", "SystemCalls", "CMcpd", "Logging"],
             // Spawn cost: a Swift hello takes ~4 ms dynamic, ~1.9 ms with the static stdlib (DESIGN.md).
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(

@@ -65,6 +65,11 @@ int mcpd_spawn(const char *path, char *const argv[], char *const envp[],
     return rc;
 }
 
+int mcpd_epoll_create(void) {
+    int fd = epoll_create1(EPOLL_CLOEXEC);
+    return fd >= 0 ? fd : -errno;
+}
+
 int mcpd_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data) {
     struct epoll_event ev;
     memset(&ev, 0, sizeof ev);

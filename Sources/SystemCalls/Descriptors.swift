@@ -132,13 +132,13 @@ public enum Socket {
     public static func localAddress(_ fd: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: 128)
         guard mcpd_local_address(fd, &buffer, buffer.count) == 0 else { return "?" }
-        return String(cString: buffer)
+        return String(nulTerminated: buffer)
     }
 
     public static func peerHost(_ fd: Int32) -> String {
         var buffer = [CChar](repeating: 0, count: 128)
         guard mcpd_peer_host(fd, &buffer, buffer.count) == 0 else { return "?" }
-        return String(cString: buffer)
+        return String(nulTerminated: buffer)
     }
 
     public static func isLoopback(_ fd: Int32) -> Bool { mcpd_socket_is_loopback(fd) == 1 }

@@ -41,6 +41,9 @@ int mcpd_spawn(const char *path, char *const argv[], char *const envp[],
 
 // MARK: epoll, without the packed struct
 typedef struct { uint64_t data; uint32_t events; } mcpd_epoll_event;
+enum { MCPD_EPOLL_ADD = 1, MCPD_EPOLL_DEL = 2, MCPD_EPOLL_MOD = 3 };
+/// epoll_create1(EPOLL_CLOEXEC). Returns the fd or -errno.
+int mcpd_epoll_create(void);
 int mcpd_epoll_ctl(int epfd, int op, int fd, uint32_t events, uint64_t data);
 /// Returns the number of events, 0 on timeout or EINTR, -errno on error.
 int mcpd_epoll_wait(int epfd, mcpd_epoll_event *out, int max, int timeout_ms);

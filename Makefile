@@ -1,0 +1,89 @@
+# mcpd: build, run, test, benchmark and install.
+#
+# On a fresh Debian 12 machine `make run` and `make test` do all the set-up: whatever tool is
+# missing comes from Debian's packages or PyPI through .ci/deps.sh, which does nothing (and
+# costs nothing) when everything is present. The Swift toolchain is not a Debian package: it is
+# expected on PATH or at $(SWIFT_BIN).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+# Steps depend on one another's output (.build); swift parallelises each build by itself.
+.NOTPARALLEL:
+
+# CI and `sudo make` often run without the toolchain on PATH.
+SWIFT_BIN ?= /opt/swift/usr/bin
+ifeq ($(shell command -v swift 2>/dev/null),)
+export PATH := $(SWIFT_BIN):$(PATH)
+endif
+SWIFT ?= swift
+PYTHON ?= python3
+export PYTHON
+
+PREFIX ?= /usr/local
+ARGS ?=
+PYTEST_ARGS ?=
+INTEGRATION_DIR := Tests/integration
+
+# Requirements as COMMAND=DEBIAN_PACKAGE and PYTHON_MODULE=PYPI_PACKAGE.
+# Running needs nothing but the toolchain; curl and jq are for the README's walkthrough.
+APT_RUN := curl=curl jq=jq
+APT_TEST := curl=curl jq=jq wrk=wrk nginx=nginx-light systemd-socket-activate=systemd
+PIP_TEST := pytest=pytest
+
+# sudo only when we are not root and sudo exists.
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
+
+.PHONY: help deps deps-run toolchain build debug run test unit-test integration-test bench install clean
+
+help: ## list the targets
+	@echo "mcpd — make targets:"
+	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | \
+		awk -F':.*## ' '{ printf "  %-18s %s\n", $$1, $$2 }'
+	@echo "Variables: ARGS='...' (make run), PREFIX=$(PREFIX) (make install),"
+	@echo "           PYTEST_ARGS='...' (make test), BENCH_SECONDS=10 (make bench)"
+
+deps: ## install the test and benchmark tools that are missing (wrk, nginx, curl, jq, systemd-socket-activate, pytest)
+	@bash .ci/deps.sh $(addprefix apt:,$(APT_TEST)) $(addprefix pip:,$(PIP_TEST))
+
+deps-run: ## install what `make run` and the README walkthrough need (curl, jq)
+	@bash .ci/deps.sh $(addprefix apt:,$(APT_RUN))
+
+toolchain: ## check that the Swift toolchain is usable
+	@command -v $(SWIFT) >/dev/null 2>&1 || { \
+		echo "make: swift not found on PATH nor in $(SWIFT_BIN); install Swift 6.3 there or set SWIFT_BIN=" >&2; \
+		exit 1; }
+
+build: toolchain ## release build (.build/release/{mcpd,mcp-worker,mcpctl})
+	$(SWIFT) build -c release
+
+debug: toolchain ## debug build (.build/debug)
+	$(SWIFT) build
+
+run: deps-run build ## build and serve on 127.0.0.1:8000 with the defaults (extra flags: ARGS='...')
+	exec .build/release/mcpd $(ARGS)
+
+test: deps toolchain unit-test integration-test ## the whole suite: Swift unit tests, then the integration tests
+
+unit-test: toolchain
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+# The integration tests run the real debug binaries found through MCPD_BIN_DIR.
+integration-test:
+	@if find $(INTEGRATION_DIR) \( -name 'test_*.py' -o -name '*_test.py' \) 2>/dev/null | grep -q .; then \
+		echo "MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS)"; \
+		MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS); \
+	else \
+		echo "WARNING: no integration tests in $(INTEGRATION_DIR) yet"; \
+	fi
+
+bench: deps build ## compare mcpd with nginx under wrk (bench/run.sh; writes bench/RESULTS.md)
+	bash bench/run.sh
+
+install: build ## install binaries to PREFIX/bin (/usr/local/bin) and units to /etc/systemd/system (deploy/install.sh)
+	$(SUDO) env PREFIX=$(PREFIX) BUILD_DIR=$(CURDIR)/.build/release bash deploy/install.sh
+
+clean: ## remove build products and benchmark output
+	rm -rf .build bench/out .pytest_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,51 @@
+/// Maps bearer tokens to their owners. Tokens are compared in constant time and never logged;
+/// an owner is a name ("token-1", "dev"), safe to show in the call table and in logs.
+public struct Authenticator: Sendable {
+    public struct Credential: Sendable {
+        public let token: String
+        public let owner: String
+        public init(token: String, owner: String) {
+            self.token = token
+            self.owner = owner
+        }
+    }
+
+    private let credentials: [(bytes: [UInt8], owner: String)]
+
+    public init(_ credentials: [Credential]) {
+        self.credentials = credentials.map { (Array($0.token.utf8), $0.owner) }
+    }
+
+    public enum Outcome: Equatable { case owner(String), missing, malformed, unknown }
+
+    public func authenticate(authorization: String?) -> Outcome {
+        guard let authorization else { return .missing }
+        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .malformed }
+        let presented = Array(parts[1].trimmingSpaces.utf8)
+        guard !presented.isEmpty else { return .malformed }
+        var match: String? = nil
+        // Every credential is compared, whatever matched, so timing says nothing about which.
+        for credential in credentials where constantTimeEqual(credential.bytes, presented) {
+            match = credential.owner
+        }
+        return match.map { .owner($0) } ?? .unknown
+    }
+
+    private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(a.count == b.count ? 0 : 1)
+        for index in 0..<max(a.count, b.count) {
+            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
+        }
+        return difference == 0
+    }
+}
+
+extension Substring {
+    var trimmingSpaces: Substring {
+        var result = self
+        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
+        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
+        return result
+    }
+}

@@ -1,0 +1,137 @@
+import HTTP
+import JSON
+import Pool
+import SystemCalls
+
+/// The seed's status values for a call.
+enum CallStatus: String {
+    case pending, running, finished, error, cancelled
+
+    var hasEnded: Bool { self == .finished || self == .error || self == .cancelled }
+}
+
+/// A call as the execute API keeps it: its identity, its status, and every SSE event it produced,
+/// pre-encoded once, so that late and repeated streams replay them without re-encoding.
+final class CallRecord {
+    let id: String
+    let owner: String
+    let tool: String
+    let sessionId: String?
+    let requestId: String?
+    let createdAtWallMs: Int64
+    var status = CallStatus.pending
+    var workerPid: Int32?
+    var poolCall: PoolCall?
+    /// Encoded SSE events (`id:`, `event:`, `data:` lines); the last one is terminal once ended.
+    private(set) var events: [[UInt8]] = []
+    var streams: [EventStream] = []
+    var endedAtMs: Int64 = 0
+
+    init(id: String, owner: String, tool: String, sessionId: String?, requestId: String?) {
+        self.id = id
+        self.owner = owner
+        self.tool = tool
+        self.sessionId = sessionId
+        self.requestId = requestId
+        self.createdAtWallMs = Clock.wallMillis()
+    }
+
+    /// Records an event and sends it to every open stream; a terminal event ends them.
+    func apply(_ event: CallEvent) {
+        switch event {
+        case .dispatched(let pid):
+            status = .running
+            workerPid = pid
+            return
+        case .partial(let object):
+            append(name: "partial", data: spliceType("partial", into: object))
+        case .progress(let object):
+            append(name: "progress", data: spliceType("progress", into: object))
+        case .finished(let object):
+            status = .finished
+            append(name: "final", data: spliceType("final", into: object))
+        case .failed(let kind, let message):
+            status = .error
+            let error = JSONObject([("kind", .string(kind)), ("message", .string(message))])
+            append(name: "error", data: JSONValue.object(JSONObject([("type", "error"), ("error", .object(error))])).serialized())
+        case .cancelled(let reason):
+            status = .cancelled
+            append(name: "cancelled", data: JSONValue.object(JSONObject([("type", "cancelled"), ("reason", .string(reason))])).serialized())
+        }
+        if event.isTerminal {
+            workerPid = nil
+            poolCall = nil
+            endedAtMs = Clock.monotonicMillis()
+            let open = streams
+            streams.removeAll()
+            for stream in open { stream.finish() }
+        }
+    }
+
+    private func append<Data: Sequence>(name: String, data: Data) where Data.Element == UInt8 {
+        var encoded: [UInt8] = []
+        encoded.append(contentsOf: "id: \(events.count + 1)\nevent: \(name)\ndata: ".utf8)
+        encoded.append(contentsOf: data)
+        encoded.append(contentsOf: "\n\n".utf8)
+        events.append(encoded)
+        for stream in streams { stream.send(encoded) }
+    }
+
+    private func append(name: String, data: String) { append(name: name, data: Array(data.utf8)) }
+
+    /// `{"text":"x"}` from a worker becomes `{"type":"partial","text":"x"}` without parsing it:
+    /// the pool has checked that it is a one-line JSON object.
+    private func spliceType(_ type: String, into object: [UInt8]) -> [UInt8] {
+        var data = Array("{\"type\":\"\(type)\"".utf8)
+        let inner = object.dropFirst().dropLast()
+        if inner.contains(where: { $0 != 32 && $0 != 9 }) { data.append(UInt8(ascii: ",")) }
+        data.append(contentsOf: inner)
+        data.append(UInt8(ascii: "}"))
+        return data
+    }
+
+    /// Events after `lastEventId`, concatenated.
+    func replay(after lastEventId: Int) -> [UInt8] {
+        guard lastEventId < events.count else { return [] }
+        return events[max(0, lastEventId)...].flatMap { $0 }
+    }
+
+    var statusJSON: JSONValue {
+        .object(JSONObject([
+            ("call_id", .string(id)),
+            ("tool", .string(tool)),
+            ("status", .string(status.rawValue)),
+            ("session_id", sessionId.map { .string($0) } ?? .null),
+            ("request_id", requestId.map { .string($0) } ?? .null),
+            ("created_at_ms", .int(createdAtWallMs)),
+            ("worker_pid", workerPid.map { .int(Int64($0)) } ?? .null),
+        ]))
+    }
+}
+
+/// One open GET /mcp/stream response.
+final class EventStream {
+    let connection: HTTPConnection
+    let openedAtMs: Int64
+    var lastSentAtMs: Int64
+    var isOpen = true
+
+    init(connection: HTTPConnection) {
+        self.connection = connection
+        self.openedAtMs = Clock.monotonicMillis()
+        self.lastSentAtMs = openedAtMs
+    }
+
+    func send(_ bytes: [UInt8]) {
+        guard isOpen, !bytes.isEmpty else { return }
+        connection.sendChunk(bytes)
+        lastSentAtMs = Clock.monotonicMillis()
+    }
+
+    func finish() {
+        guard isOpen else { return }
+        isOpen = false
+        connection.onClose = nil
+        connection.endStream()
+    }
+}

@@ -1,0 +1,237 @@
+import EventLoop
+import HTTP
+import JSON
+import Logging
+import Pool
+import SystemCalls
+import Tools
+
+/// Where the supervisor is in its life, for /readyz.
+public enum ServerPhase: Sendable { case starting, ready, draining }
+
+public struct ExecuteAPIConfiguration: Sendable {
+    public var authenticator: Authenticator
+    public var defaultDeadlineSeconds: Double = 300
+    /// Per-tool deadlines from the command line, overriding the tools' own.
+    public var toolDeadlines: [String: Double] = [:]
+    public var streamTimeoutMs: Int64 = 300_000
+    public var keepAliveIntervalMs: Int64 = 15_000
+
+    public init(authenticator: Authenticator) {
+        self.authenticator = authenticator
+    }
+}
+
+/// Serves seed 000's endpoints. Each handler answers exactly once.
+public final class ExecuteAPI: HTTPHandler {
+    private let configuration: ExecuteAPIConfiguration
+    private let pool: WorkerPool
+    private let tools: [String: ToolDefinition]
+    private let toolOrder: [ToolDefinition]
+    private let store = CallStore()
+    private var openStreams: [ObjectIdentifier: EventStream] = [:]
+    public var phase: ServerPhase = .starting
+
+    public init(configuration: ExecuteAPIConfiguration, pool: WorkerPool, tools: [ToolDefinition], loop: EventLoop) {
+        self.configuration = configuration
+        self.pool = pool
+        self.toolOrder = tools
+        self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
+        loop.every(milliseconds: 500) { [unowned self] in self.tickStreams() }
+    }
+
+    public var activeCallCount: Int { store.activeCount }
+    public var openStreamCount: Int { openStreams.count }
+
+    // MARK: routing
+
+    public func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
+        let path = request.path
+        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
+        switch (segments.first ?? "", segments.count) {
+        case ("healthz", 1):
+            guard allow(request, ["GET", "HEAD"], connection) else { return }
+            connection.respondJSON(200, ["status": "ok"])
+        case ("readyz", 1):
+            guard allow(request, ["GET", "HEAD"], connection) else { return }
+            readiness(connection)
+        case ("mcp", _):
+            routeMCP(request, Array(segments.dropFirst()), connection)
+        default:
+            connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for \(path)"))
+        }
+    }
+
+    private func routeMCP(_ request: HTTPRequest, _ rest: [Substring], _ connection: HTTPConnection) {
+        let route: (methods: [String], action: (String) -> Void)
+        switch (rest.first ?? "", rest.count) {
+        case ("manifest", 1): route = (["GET"], { _ in self.manifest(connection) })
+        case ("execute", 1): route = (["POST"], { owner in self.execute(request, owner, connection) })
+        case ("cancel_all", 1): route = (["POST"], { owner in self.cancelAll(owner, connection) })
+        case ("stream", 2) where !rest[1].isEmpty:
+            route = (["GET"], { owner in self.stream(String(rest[1]), request, owner, connection) })
+        case ("cancel", 2) where !rest[1].isEmpty:
+            route = (["POST"], { owner in self.cancel(String(rest[1]), owner, connection) })
+        case ("calls", 2) where !rest[1].isEmpty:
+            route = (["GET"], { owner in self.status(String(rest[1]), owner, connection) })
+        default:
+            connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for \(request.path)"))
+            return
+        }
+        guard allow(request, route.methods, connection) else { return }
+        switch configuration.authenticator.authenticate(authorization: request.header("authorization")) {
+        case .owner(let owner): route.action(owner)
+        case .missing: connection.respondError(.authentication("missing Authorization: Bearer header"))
+        case .malformed: connection.respondError(.authentication("malformed Authorization header; expected 'Bearer <token>'"))
+        case .unknown: connection.respondError(.authorization)
+        }
+    }
+
+    private func allow(_ request: HTTPRequest, _ methods: [String], _ connection: HTTPConnection) -> Bool {
+        if methods.contains(request.method) { return true }
+        connection.respondError(APIError(status: 405, code: "METHOD_NOT_ALLOWED",
+                                         message: "\(request.method) is not allowed here; use \(methods.joined(separator: ", "))",
+                                         headers: [("Allow", methods.joined(separator: ", "))]))
+        return false
+    }
+
+    // MARK: probes
+
+    private func readiness(_ connection: HTTPConnection) {
+        let counts = pool.counts
+        let workers: JSONValue = ["idle": .int(Int64(counts.idle)), "busy": .int(Int64(counts.busy)), "total": .int(Int64(counts.total))]
+        switch phase {
+        case .starting:
+            connection.respondJSON(503, ["status": "starting", "reason": "the worker pool is starting", "workers": workers])
+        case .draining:
+            connection.respondJSON(503, ["status": "draining", "reason": "the server is shutting down", "workers": workers])
+        case .ready where counts.live == 0:
+            connection.respondJSON(503, ["status": "unavailable", "reason": "no live worker", "workers": workers])
+        case .ready:
+            connection.respondJSON(200, ["status": "ready", "workers": workers])
+        }
+    }
+
+    private func manifest(_ connection: HTTPConnection) {
+        let list: [JSONValue] = toolOrder.map { tool in
+            .object(JSONObject([
+                ("name", .string(tool.name)),
+                ("description", .string(tool.description)),
+                ("input_schema", tool.inputSchema),
+                ("deadline_seconds", .double(deadline(for: tool))),
+            ]))
+        }
+        connection.respondJSON(200, ["tools": .array(list)])
+    }
+
+    private func deadline(for tool: ToolDefinition) -> Double {
+        configuration.toolDeadlines[tool.name] ?? tool.deadlineSeconds ?? configuration.defaultDeadlineSeconds
+    }
+
+    // MARK: execute
+
+    private func execute(_ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
+        let parsed: ExecuteRequest
+        switch ExecuteRequest.parse(request.body) {
+        case .success(let value): parsed = value
+        case .failure(let error): return connection.respondError(error)
+        }
+        if let requestId = parsed.requestId, let existing = store.call(owner: owner, requestId: requestId) {
+            return connection.respondJSON(200, ["call_id": .string(existing.id), "status": .string(existing.status.rawValue)])
+        }
+        guard let tool = tools[parsed.tool] else { return connection.respondError(.toolNotFound(parsed.tool)) }
+        if let violation = JSONSchema.validate(parsed.input, against: tool.inputSchema, path: "input") {
+            return connection.respondError(.validation(violation.description, field: violation.path))
+        }
+        guard phase != .draining else { return connection.respondError(.draining) }
+        let record = CallRecord(id: Random.uuid(), owner: owner, tool: tool.name,
+                                sessionId: parsed.sessionId, requestId: parsed.requestId)
+        var input: [UInt8] = []
+        parsed.input.write(into: &input)
+        let submitted = pool.submit(tool: tool.name, input: input, callId: record.id, owner: owner,
+                                    deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
+            record.apply(event)
+            if event.isTerminal { self.store.markEnded(record) }
+        }
+        switch submitted {
+        case .success(let poolCall):
+            // A call handed to an idle worker may already be running, or even over.
+            if !record.status.hasEnded { record.poolCall = poolCall }
+            store.insert(record)
+            if record.status.hasEnded { store.markEnded(record) }
+            connection.respondJSON(200, ["call_id": .string(record.id), "status": "started"])
+        case .failure(.queueFull):
+            connection.respondError(.overloaded)
+        case .failure(.shuttingDown):
+            connection.respondError(.draining)
+        }
+    }
+
+    // MARK: stream
+
+    private func stream(_ id: String, _ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
+        guard let call = store.call(id: id, owner: owner) else { return connection.respondError(.callNotFound) }
+        let lastEventId = request.header("last-event-id").flatMap { Int($0.trimmingCharacters()) } ?? 0
+        connection.beginStream(status: 200, headers: [("Content-Type", "text/event-stream"),
+                                                      ("Cache-Control", "no-cache"),
+                                                      ("X-Accel-Buffering", "no")])
+        let stream = EventStream(connection: connection)
+        stream.send(call.replay(after: lastEventId))
+        if call.status.hasEnded {
+            stream.finish()
+            return
+        }
+        call.streams.append(stream)
+        let key = ObjectIdentifier(stream)
+        openStreams[key] = stream
+        connection.onClose = { [weak self, weak call, unowned stream] in
+            stream.isOpen = false
+            self?.openStreams[key] = nil
+            call?.streams.removeAll { $0 === stream }
+        }
+    }
+
+    /// Keep-alive comments, and the 5-minute limit on a stream.
+    private func tickStreams() {
+        let now = Clock.monotonicMillis()
+        store.evict(now: now)
+        for (key, stream) in openStreams {
+            if !stream.isOpen {
+                openStreams[key] = nil
+            } else if now - stream.openedAtMs >= configuration.streamTimeoutMs {
+                stream.send(Array(": stream timeout; reconnect with Last-Event-ID to resume\n\n".utf8))
+                stream.finish()
+                openStreams[key] = nil
+            } else if now - stream.lastSentAtMs >= configuration.keepAliveIntervalMs {
+                stream.send(Array(": keep-alive\n\n".utf8))
+            }
+        }
+    }
+
+    // MARK: status and cancel
+
+    private func status(_ id: String, _ owner: String, _ connection: HTTPConnection) {
+        guard let call = store.call(id: id, owner: owner) else { return connection.respondError(.callNotFound) }
+        connection.respondJSON(200, call.statusJSON)
+    }
+
+    private func cancel(_ id: String, _ owner: String, _ connection: HTTPConnection) {
+        guard let call = store.call(id: id, owner: owner) else { return connection.respondError(.callNotFound) }
+        if let poolCall = call.poolCall { pool.cancel(poolCall, reason: "cancelled by the client") }
+        connection.respondJSON(200, ["call_id": .string(call.id), "status": .string(call.status.rawValue)])
+    }
+
+    private func cancelAll(_ owner: String, _ connection: HTTPConnection) {
+        var cancelled: [JSONValue] = []
+        for call in store.activeCalls(owner: owner) {
+            guard let poolCall = call.poolCall else { continue }
+            pool.cancel(poolCall, reason: "cancelled by cancel_all")
+            if call.status == .cancelled { cancelled.append(.string(call.id)) }
+        }
+        connection.respondJSON(200, ["cancelled": .int(Int64(cancelled.count)), "call_ids": .array(cancelled)])
+    }
+}
+
+extension String {
+    func trimmingCharacters() -> String { String(self[...].trimmingSpaces) }
+}

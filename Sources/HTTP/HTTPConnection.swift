@@ -1,0 +1,246 @@
+import EventLoop
+import Glibc
+import SystemCalls
+
+/// The application behind the server. It must answer every request exactly once, now or later,
+/// with `respond` or with `beginStream` … `endStream`.
+public protocol HTTPHandler: AnyObject {
+    func handle(_ request: HTTPRequest, on connection: HTTPConnection)
+}
+
+/// One client connection: reads and parses requests, answers them strictly in order (pipelining),
+/// and streams chunked responses. A request is handed to the application only when the previous
+/// response is complete, so responses can never interleave.
+public final class HTTPConnection: EventHandler {
+    public let fd: Int32
+    private unowned let server: HTTPServer
+    private var parser: HTTPRequestParser
+    private var output: [UInt8] = []
+    private var outputOffset = 0
+    private var awaitingResponse = false
+    private var keepAliveAfterResponse = true
+    private var closeWhenFlushed = false
+    private var processing = false
+    private var writeInterest = false
+    private var readPaused = false
+    public private(set) var isOpen = true
+    public private(set) var isStreaming = false
+    /// Called once when the connection closes, for the application to drop its references.
+    public var onClose: (() -> Void)?
+    /// Monotonic ms of the last byte read or written; drives idle and slow-request timeouts.
+    var lastActivityMs: Int64
+    /// Monotonic ms when the current, incomplete request head began to arrive (0 when none).
+    var requestStartedMs: Int64 = 0
+
+    init(fd: Int32, server: HTTPServer, limits: HTTPLimits) {
+        self.fd = fd
+        self.server = server
+        self.parser = HTTPRequestParser(limits: limits)
+        self.lastActivityMs = Clock.monotonicMillis()
+    }
+
+    public var peerHost: String { Socket.peerHost(fd) }
+
+    // MARK: events
+
+    public func handleEvents(_ events: EventMask) {
+        if events.contains(.writable) { flush() }
+        if !isOpen { return }
+        if events.contains(.readable) || events.contains(.hangup) || events.contains(.error) { readAvailable() }
+    }
+
+    private func readAvailable() {
+        var sawEnd = false
+        withUnsafeTemporaryAllocation(byteCount: 65536, alignment: 16) { scratch in
+            while true {
+                switch Descriptor.read(fd, into: scratch.baseAddress!, count: scratch.count) {
+                case .transferred(let count):
+                    if !parser.isMidRequest { requestStartedMs = Clock.monotonicMillis() }
+                    parser.append(UnsafeRawBufferPointer(rebasing: scratch[0..<count]))
+                    lastActivityMs = Clock.monotonicMillis()
+                    if count < scratch.count { return }
+                    // Hold back a client that floods us while a response is still being produced.
+                    if awaitingResponse && parser.bufferedByteCount > 4 * 1024 * 1024 { pauseReading(); return }
+                case .wouldBlock:
+                    return
+                case .endOfFile, .failed:
+                    sawEnd = true
+                    return
+                }
+            }
+        }
+        processRequests()
+        if sawEnd && isOpen {
+            // The client is gone (or half-closed): answer nothing more.
+            if outputOffset < output.count && !isStreaming { closeWhenFlushed = true; flush() } else { close() }
+        }
+    }
+
+    private func pauseReading() {
+        readPaused = true
+        server.loop.modify(fd, for: writeInterest ? [.writable] : [])
+    }
+
+    private func resumeReading() {
+        guard readPaused else { return }
+        readPaused = false
+        server.loop.modify(fd, for: writeInterest ? [.readable, .writable] : [.readable])
+    }
+
+    /// Hands complete requests to the application one at a time.
+    func processRequests() {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while isOpen && !awaitingResponse && !closeWhenFlushed {
+            switch parser.nextEvent() {
+            case .request(let request):
+                requestStartedMs = parser.isMidRequest ? Clock.monotonicMillis() : 0
+                awaitingResponse = true
+                keepAliveAfterResponse = request.keepAlive && !server.isDraining
+                server.handler.handle(request, on: self)
+            case .expectsContinue:
+                queue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
+                flush()
+            case .needMoreData:
+                return
+            case .error(let error):
+                fail(with: error)
+                return
+            }
+        }
+        if isOpen && !awaitingResponse { resumeReading() }
+    }
+
+    /// Answers a protocol error and closes the connection once the answer is written.
+    func fail(with error: HTTPError) {
+        guard isOpen else { return }
+        let body = HTTPResponseHead.errorBody(error)
+        var bytes: [UInt8] = []
+        HTTPResponseHead.append(status: error.status, headers: [("Content-Type", "application/json")],
+                                contentLength: body.count, close: true, to: &bytes)
+        bytes.append(contentsOf: body)
+        awaitingResponse = false
+        isStreaming = false
+        closeWhenFlushed = true
+        queue(bytes)
+        flush()
+    }
+
+    // MARK: responses
+
+    /// Sends a complete response to the current request.
+    public func respond(status: Int, headers: [(String, String)] = [], body: [UInt8]) {
+        guard isOpen, awaitingResponse, !isStreaming else { return }
+        HTTPResponseHead.append(status: status, headers: headers, contentLength: body.count,
+                                close: !keepAliveAfterResponse, to: &output)
+        output.append(contentsOf: body)
+        completeResponse()
+    }
+
+    /// Starts a chunked response (an SSE stream, for instance) to the current request.
+    public func beginStream(status: Int, headers: [(String, String)]) {
+        guard isOpen, awaitingResponse, !isStreaming else { return }
+        isStreaming = true
+        HTTPResponseHead.append(status: status, headers: headers, contentLength: nil,
+                                close: !keepAliveAfterResponse, to: &output)
+        flush()
+    }
+
+    /// Sends one chunk of a streamed response.
+    public func sendChunk(_ bytes: [UInt8]) {
+        guard isOpen, isStreaming, !bytes.isEmpty else { return }
+        output.append(contentsOf: String(bytes.count, radix: 16).utf8)
+        output.append(13); output.append(10)
+        output.append(contentsOf: bytes)
+        output.append(13); output.append(10)
+        flush()
+    }
+
+    /// Ends a streamed response; the connection then serves the next pipelined request.
+    public func endStream() {
+        guard isOpen, isStreaming else { return }
+        isStreaming = false
+        output.append(contentsOf: "0\r\n\r\n".utf8)
+        completeResponse()
+    }
+
+    /// Bytes queued but not yet accepted by the kernel: a slow reader's backlog.
+    public var pendingOutputBytes: Int { output.count - outputOffset }
+
+    private func completeResponse() {
+        awaitingResponse = false
+        if !keepAliveAfterResponse { closeWhenFlushed = true }
+        flush()
+        // A response given later than its request (from a worker event) resumes the pipeline;
+        // one given from inside `handle` is picked up by the loop in processRequests.
+        if isOpen && !processing && !closeWhenFlushed {
+            server.loop.runSoon { [weak self] in self?.processRequests() }
+        }
+    }
+
+    private func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
+
+    private func flush() {
+        guard isOpen else { return }
+        while outputOffset < output.count {
+            let result = output.withUnsafeBytes { raw in
+                Descriptor.send(fd, UnsafeRawBufferPointer(rebasing: raw[outputOffset...]))
+            }
+            switch result {
+            case .transferred(let count):
+                outputOffset += count
+                lastActivityMs = Clock.monotonicMillis()
+            case .wouldBlock:
+                setWriteInterest(true)
+                return
+            case .endOfFile, .failed:
+                close()
+                return
+            }
+        }
+        output.removeAll(keepingCapacity: output.capacity <= 65536)
+        outputOffset = 0
+        setWriteInterest(false)
+        if closeWhenFlushed { close() }
+    }
+
+    private func setWriteInterest(_ wanted: Bool) {
+        guard wanted != writeInterest, isOpen else { return }
+        writeInterest = wanted
+        var mask: EventMask = readPaused ? [] : [.readable]
+        if wanted { mask.insert(.writable) }
+        server.loop.modify(fd, for: mask)
+    }
+
+    // MARK: lifecycle
+
+    /// Closes now, discarding unsent output.
+    public func close() {
+        guard isOpen else { return }
+        isOpen = false
+        server.loop.unregister(fd)
+        Descriptor.close(fd)
+        server.connectionClosed(self)
+        let callback = onClose
+        onClose = nil
+        callback?()
+    }
+
+    /// Applies the idle and slow-request timeouts.
+    func checkTimeouts(now: Int64, settings: HTTPServerSettings) {
+        guard isOpen, !awaitingResponse, !isStreaming, !closeWhenFlushed else { return }
+        if parser.isMidRequest {
+            let limit = parser.hasCompleteHead ? settings.idleTimeoutMs : settings.headerTimeoutMs
+            let since = parser.hasCompleteHead ? lastActivityMs : requestStartedMs
+            if now - since >= limit { fail(with: .requestTimeout) }
+        } else if now - lastActivityMs >= settings.idleTimeoutMs {
+            close()
+        }
+    }
+
+    /// Closes a keep-alive connection that has nothing in progress (used while draining).
+    func closeIfIdle() {
+        if isOpen && !awaitingResponse && !isStreaming && !parser.isMidRequest && outputOffset >= output.count { close() }
+    }
+}

@@ -1,0 +1,323 @@
+/// What the parser has for the connection.
+public enum HTTPParserEvent: Sendable {
+    case request(HTTPRequest)
+    /// The head of a request that sent `Expect: 100-continue` is complete and its body is awaited.
+    case expectsContinue
+    case needMoreData
+    case error(HTTPError)
+}
+
+/// Parses pipelined HTTP/1.1 requests from a byte stream.
+///
+/// Limits: the header block (request line and fields) may not exceed `maxHeaderBytes` (431); a body
+/// may not exceed `maxBodyBytes` (413), checked from Content-Length before any byte of it is read and
+/// while de-chunking. Framing follows RFC 9112 §6: Content-Length together with Transfer-Encoding is
+/// refused (400, a request-smuggling vector); a transfer coding other than `chunked` is 501.
+/// After an error the parser stays failed: the connection must be closed.
+public struct HTTPRequestParser {
+    private enum State {
+        case head
+        case fixedBody(remaining: Int)
+        case chunkSize
+        case chunkData(remaining: Int)
+        case chunkDataEnd
+        case trailers(seen: Int)
+        case failed
+    }
+
+    public let limits: HTTPLimits
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var state = State.head
+    private var pending: HTTPRequest?
+    private var continueAnnounced = false
+
+    public init(limits: HTTPLimits) {
+        self.limits = limits
+    }
+
+    /// Bytes received but not yet consumed by a complete request.
+    public var bufferedByteCount: Int { buffer.count - start }
+
+    /// Whether a request has started arriving and is not complete yet.
+    public var isMidRequest: Bool { pending != nil || bufferedByteCount > 0 }
+
+    /// Whether the head of the current request is complete (its body may still be arriving).
+    public var hasCompleteHead: Bool { pending != nil }
+
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        if start > 0 && start >= buffer.count / 2 {
+            buffer.removeSubrange(0..<start)
+            start = 0
+        }
+        buffer.append(contentsOf: bytes)
+    }
+
+    public mutating func nextEvent() -> HTTPParserEvent {
+        while true {
+            switch state {
+            case .failed:
+                return .needMoreData
+            case .head:
+                switch parseHead() {
+                case .some(.success(let outcome)):
+                    if let event = outcome { return event }
+                case .some(.failure(let error)):
+                    state = .failed
+                    return .error(error)
+                case .none:
+                    return .needMoreData
+                }
+            case .fixedBody(let remaining):
+                let available = buffer.count - start
+                if available < remaining { return announceContinueOrWait() }
+                pending!.body.append(contentsOf: buffer[start..<(start + remaining)])
+                start += remaining
+                return finishRequest()
+            case .chunkSize:
+                guard let lineEnd = findCRLF(from: start) else {
+                    if buffer.count - start > 1024 { return fail(.badRequest("chunk size line too long")) }
+                    return announceContinueOrWait()
+                }
+                guard let size = parseChunkSize(buffer[start..<lineEnd]) else {
+                    return fail(.badRequest("malformed chunk size"))
+                }
+                start = lineEnd + 2
+                if size == 0 {
+                    state = .trailers(seen: 0)
+                } else {
+                    if pending!.body.count + size > limits.maxBodyBytes { return fail(.bodyTooLarge(limits.maxBodyBytes)) }
+                    state = .chunkData(remaining: size)
+                }
+            case .chunkData(let remaining):
+                let take = min(remaining, buffer.count - start)
+                if take == 0 { return announceContinueOrWait() }
+                pending!.body.append(contentsOf: buffer[start..<(start + take)])
+                start += take
+                state = take == remaining ? .chunkDataEnd : .chunkData(remaining: remaining - take)
+            case .chunkDataEnd:
+                if buffer.count - start < 2 { return .needMoreData }
+                guard buffer[start] == 13, buffer[start + 1] == 10 else { return fail(.badRequest("chunk data not followed by CRLF")) }
+                start += 2
+                state = .chunkSize
+            case .trailers(let seen):
+                guard let lineEnd = findCRLF(from: start) else {
+                    if seen + buffer.count - start > limits.maxHeaderBytes { return fail(.headersTooLarge) }
+                    return .needMoreData
+                }
+                let length = lineEnd - start
+                start = lineEnd + 2
+                if length == 0 { return finishRequest() }  // trailer fields are read and ignored
+                if seen + length > limits.maxHeaderBytes { return fail(.headersTooLarge) }
+                state = .trailers(seen: seen + length + 2)
+            }
+        }
+    }
+
+    private mutating func fail(_ error: HTTPError) -> HTTPParserEvent {
+        state = .failed
+        return .error(error)
+    }
+
+    private mutating func announceContinueOrWait() -> HTTPParserEvent {
+        if !continueAnnounced, pending?.header("expect")?.lowercased() == "100-continue" {
+            continueAnnounced = true
+            return .expectsContinue
+        }
+        return .needMoreData
+    }
+
+    private mutating func finishRequest() -> HTTPParserEvent {
+        let request = pending!
+        pending = nil
+        continueAnnounced = false
+        state = .head
+        return .request(request)
+    }
+
+    // MARK: head
+
+    /// nil when the head is incomplete; success(nil) when a head was parsed and the body state set.
+    private mutating func parseHead() -> Result<HTTPParserEvent?, HTTPError>? {
+        // RFC 9112 §2.2: ignore empty lines before a request line.
+        while buffer.count - start >= 2, buffer[start] == 13, buffer[start + 1] == 10 { start += 2 }
+        guard let end = findHeadEnd() else {
+            if buffer.count - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
+            return nil
+        }
+        if end - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
+        let head = buffer[start..<(end + 2)]  // every line keeps its CRLF
+        start = end + 4
+        switch parseRequestHead(head) {
+        case .failure(let error):
+            return .failure(error)
+        case .success(var request):
+            switch bodyFraming(of: request) {
+            case .failure(let error):
+                return .failure(error)
+            case .success(let framing):
+                switch framing {
+                case .none:
+                    request.body = []
+                    pending = request
+                    return .success(finishRequest())
+                case .length(let length):
+                    request.body.reserveCapacity(length)
+                    pending = request
+                    state = .fixedBody(remaining: length)
+                case .chunked:
+                    pending = request
+                    state = .chunkSize
+                }
+                return .success(nil)
+            }
+        }
+    }
+
+    private enum Framing { case none, length(Int), chunked }
+
+    private func bodyFraming(of request: HTTPRequest) -> Result<Framing, HTTPError> {
+        var lengths: [String] = []
+        var codings: [String] = []
+        for header in request.headers {
+            if header.name == "content-length" {
+                lengths.append(contentsOf: header.value.split(separator: ",").map { trimmed($0) })
+            } else if header.name == "transfer-encoding" {
+                codings.append(contentsOf: header.value.split(separator: ",").map { trimmed($0).lowercased() })
+            }
+        }
+        if !codings.isEmpty {
+            if !lengths.isEmpty {
+                return .failure(.badRequest("both Content-Length and Transfer-Encoding are present"))
+            }
+            if let unknown = codings.first(where: { $0 != "chunked" }) {
+                return .failure(HTTPError(status: 501, code: "NOT_IMPLEMENTED",
+                                          message: "transfer coding '\(unknown)' is not supported"))
+            }
+            if codings.count != 1 { return .failure(.badRequest("chunked applied more than once")) }
+            return .success(.chunked)
+        }
+        guard let first = lengths.first else { return .success(.none) }
+        guard lengths.allSatisfy({ $0 == first }), let length = parseDecimal(first) else {
+            return .failure(.badRequest("invalid Content-Length"))
+        }
+        if length > limits.maxBodyBytes { return .failure(.bodyTooLarge(limits.maxBodyBytes)) }
+        return .success(length == 0 ? .none : .length(length))
+    }
+
+    private func parseRequestHead(_ head: ArraySlice<UInt8>) -> Result<HTTPRequest, HTTPError> {
+        var lines = head.split(separator: 10, omittingEmptySubsequences: false).makeIterator()
+        guard var requestLine = lines.next() else { return .failure(.badRequest("empty request")) }
+        guard requestLine.last == 13 else { return .failure(.badRequest("request line must end with CRLF")) }
+        requestLine = requestLine.dropLast()
+        let parts = requestLine.split(separator: 32, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty,
+              parts[0].allSatisfy(isTokenByte), parts[1].allSatisfy({ $0 > 32 && $0 < 127 }) else {
+            return .failure(.badRequest("malformed request line"))
+        }
+        let version = parts[2]
+        guard version.count == 8, version.starts(with: Array("HTTP/1.".utf8)) else {
+            if version.starts(with: Array("HTTP/".utf8)) {
+                return .failure(HTTPError(status: 505, code: "HTTP_VERSION_NOT_SUPPORTED", message: "only HTTP/1.x is served"))
+            }
+            return .failure(.badRequest("malformed HTTP version"))
+        }
+        let minor = version[version.startIndex + 7]
+        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1") else {
+            return .failure(HTTPError(status: 505, code: "HTTP_VERSION_NOT_SUPPORTED", message: "only HTTP/1.0 and 1.1 are served"))
+        }
+        var headers: [(name: String, value: String)] = []
+        while var line = lines.next() {
+            if line.isEmpty { break }  // after the last CRLF
+            guard line.last == 13 else { return .failure(.badRequest("header line must end with CRLF")) }
+            line = line.dropLast()
+            if line.isEmpty { continue }
+            guard let first = line.first, first != 32, first != 9 else {
+                return .failure(.badRequest("obsolete header line folding"))
+            }
+            guard let colon = line.firstIndex(of: 58) else { return .failure(.badRequest("header line without ':'")) }
+            let name = line[line.startIndex..<colon]
+            guard !name.isEmpty, name.allSatisfy(isTokenByte) else { return .failure(.badRequest("malformed header name")) }
+            var value = line[(colon + 1)...]
+            while let byte = value.first, byte == 32 || byte == 9 { value = value.dropFirst() }
+            while let byte = value.last, byte == 32 || byte == 9 { value = value.dropLast() }
+            guard value.allSatisfy({ $0 >= 32 || $0 == 9 }), !value.contains(127) else {
+                return .failure(.badRequest("control character in header value"))
+            }
+            headers.append((lowercasedASCII(name), String(decoding: value, as: UTF8.self)))
+        }
+        let minorVersion = minor == UInt8(ascii: "1") ? 1 : 0
+        var request = HTTPRequest(method: String(decoding: parts[0], as: UTF8.self),
+                                  target: String(decoding: parts[1], as: UTF8.self),
+                                  minorVersion: minorVersion, headers: headers)
+        let connection = request.header("connection")?.lowercased() ?? ""
+        request.keepAlive = minorVersion == 1 ? !connection.contains("close") : connection.contains("keep-alive")
+        return .success(request)
+    }
+
+    // MARK: scanning helpers
+
+    private func findHeadEnd() -> Int? {
+        guard buffer.count - start >= 4 else { return nil }
+        return buffer.withUnsafeBufferPointer { bytes -> Int? in
+            var index = start
+            let last = bytes.count - 4
+            while index <= last {
+                if bytes[index + 3] != 10 { index += bytes[index + 3] == 13 ? 1 : 4; continue }
+                if bytes[index] == 13 && bytes[index + 1] == 10 && bytes[index + 2] == 13 { return index }
+                index += 1
+            }
+            return nil
+        }
+    }
+
+    private func findCRLF(from index: Int) -> Int? {
+        var index = index
+        while index + 1 < buffer.count {
+            if buffer[index] == 13 && buffer[index + 1] == 10 { return index }
+            index += 1
+        }
+        return nil
+    }
+
+    private func parseChunkSize(_ line: ArraySlice<UInt8>) -> Int? {
+        var size = 0
+        var digits = 0
+        for byte in line {
+            let value: Int
+            switch byte {
+            case 48...57: value = Int(byte) - 48
+            case 65...70: value = Int(byte) - 55
+            case 97...102: value = Int(byte) - 87
+            case 59, 32, 9:  // chunk extensions (ignored) or whitespace before them
+                return digits > 0 ? size : nil
+            default: return nil
+            }
+            digits += 1
+            if digits > 15 { return nil }
+            size = size * 16 + value
+        }
+        return digits > 0 ? size : nil
+    }
+}
+
+private func isTokenByte(_ byte: UInt8) -> Bool {
+    switch byte {
+    case 48...57, 65...90, 97...122: return true
+    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true  // !#$%&'*+-.^_`|~
+    default: return false
+    }
+}
+
+private func lowercasedASCII(_ bytes: ArraySlice<UInt8>) -> String {
+    String(decoding: bytes.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+}
+
+private func trimmed(_ text: Substring) -> String {
+    String(text.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
+}
+
+private func parseDecimal(_ text: String) -> Int? {
+    guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+    return Int(text)
+}

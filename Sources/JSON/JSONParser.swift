@@ -1,0 +1,484 @@
+// A strict RFC 8259 parser that reads straight from a byte buffer.
+//
+// It accepts exactly one value surrounded by optional whitespace: no comments, no trailing commas,
+// no leading zeros, no NaN or Infinity, no unescaped control characters, no ill-formed UTF-8 and no
+// unpaired surrogates in \u escapes. Nesting is tracked on an explicit stack rather than by
+// recursion, so the depth limit is a policy and never a stack overflow.
+
+/// Why input is not acceptable JSON, and the byte offset where that became certain.
+public struct JSONParseError: Error, Equatable, Sendable, CustomStringConvertible {
+    public let offset: Int
+    public let message: String
+
+    public init(offset: Int, message: String) {
+        self.offset = offset
+        self.message = message
+    }
+
+    public var description: String { "invalid JSON at byte \(offset): \(message)" }
+}
+
+extension JSONValue {
+    /// Parses one JSON document from UTF-8 bytes. Containers nested deeper than `maxDepth` are
+    /// rejected.
+    public static func parse(_ bytes: UnsafeRawBufferPointer, maxDepth: Int = 256) throws(JSONParseError) -> JSONValue {
+        var parser = JSONParser(bytes: bytes, maxDepth: maxDepth)
+        return try parser.parseDocument()
+    }
+
+    public static func parse(_ bytes: [UInt8], maxDepth: Int = 256) throws(JSONParseError) -> JSONValue {
+        // Result carries the typed error out of a closure whose caller only rethrows `any Error`.
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(JSONParseError) -> JSONValue in try parse(raw, maxDepth: maxDepth) }
+        }
+        return try result.get()
+    }
+
+    public static func parse(_ text: String, maxDepth: Int = 256) throws(JSONParseError) -> JSONValue {
+        var text = text
+        let result = text.withUTF8 { utf8 in
+            Result { () throws(JSONParseError) -> JSONValue in
+                try parse(UnsafeRawBufferPointer(utf8), maxDepth: maxDepth)
+            }
+        }
+        return try result.get()
+    }
+}
+
+struct JSONParser {
+    private let bytes: UnsafeRawBufferPointer
+    private let maxDepth: Int
+    private var position = 0
+
+    /// Decoded bytes of a string that contains escapes; reused from string to string.
+    private var scratch: [UInt8] = []
+
+    /// Values (and, for objects, keys) of the containers still open, innermost last. A container
+    /// takes its elements from these stacks when it closes, so no partially built array is ever
+    /// copied on write.
+    private var pendingValues: [JSONValue] = []
+    private var pendingKeys: [String] = []
+    private var openContainers: [OpenContainer] = []
+
+    private struct OpenContainer {
+        let isObject: Bool
+        let firstValue: Int
+        let firstKey: Int
+    }
+
+    init(bytes: UnsafeRawBufferPointer, maxDepth: Int) {
+        self.bytes = bytes
+        self.maxDepth = maxDepth
+    }
+
+    mutating func parseDocument() throws(JSONParseError) -> JSONValue {
+        let value = try parseValue()
+        skipWhitespace()
+        if position < bytes.count {
+            throw JSONParseError(offset: position, message: "unexpected \(describe(bytes[position])) after the JSON value")
+        }
+        return value
+    }
+
+    private mutating func parseValue() throws(JSONParseError) -> JSONValue {
+        nextValue: while true {
+            skipWhitespace()
+            guard position < bytes.count else { throw endOfInput("expected a value") }
+            var value: JSONValue
+            switch bytes[position] {
+            case UInt8(ascii: "{"):
+                try checkDepth()
+                position += 1
+                skipWhitespace()
+                if position < bytes.count, bytes[position] == UInt8(ascii: "}") {
+                    position += 1
+                    value = .object(JSONObject())
+                } else {
+                    openContainers.append(
+                        OpenContainer(isObject: true, firstValue: pendingValues.count, firstKey: pendingKeys.count))
+                    try parseMemberName(afterComma: false)
+                    continue nextValue
+                }
+            case UInt8(ascii: "["):
+                try checkDepth()
+                position += 1
+                skipWhitespace()
+                if position < bytes.count, bytes[position] == UInt8(ascii: "]") {
+                    position += 1
+                    value = .array([])
+                } else {
+                    openContainers.append(
+                        OpenContainer(isObject: false, firstValue: pendingValues.count, firstKey: pendingKeys.count))
+                    continue nextValue
+                }
+            case UInt8(ascii: "\""):
+                value = .string(try parseString())
+            case UInt8(ascii: "t"):
+                try expectLiteral("true")
+                value = .bool(true)
+            case UInt8(ascii: "f"):
+                try expectLiteral("false")
+                value = .bool(false)
+            case UInt8(ascii: "n"):
+                try expectLiteral("null")
+                value = .null
+            case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
+                value = try parseNumber()
+            default:
+                throw JSONParseError(offset: position, message: "expected a value, found \(describe(bytes[position]))")
+            }
+
+            // A complete value: hand it to the innermost open container, closing every container
+            // that ends right after it.
+            while let container = openContainers.last {
+                pendingValues.append(value)
+                skipWhitespace()
+                let closer = container.isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
+                guard position < bytes.count else {
+                    throw endOfInput(container.isObject ? "expected ',' or '}'" : "expected ',' or ']'")
+                }
+                let byte = bytes[position]
+                if byte == UInt8(ascii: ",") {
+                    position += 1
+                    if container.isObject {
+                        try parseMemberName(afterComma: true)
+                    } else {
+                        skipWhitespace()
+                        if position < bytes.count, bytes[position] == closer {
+                            throw JSONParseError(offset: position, message: "trailing comma before ']'")
+                        }
+                    }
+                    continue nextValue
+                }
+                guard byte == closer else {
+                    let expected = container.isObject ? "expected ',' or '}'" : "expected ',' or ']'"
+                    throw JSONParseError(offset: position, message: "\(expected), found \(describe(byte))")
+                }
+                position += 1
+                value = closeContainer(container)
+            }
+            return value
+        }
+    }
+
+    private mutating func checkDepth() throws(JSONParseError) {
+        if openContainers.count >= maxDepth {
+            throw JSONParseError(offset: position, message: "nesting deeper than \(max(maxDepth, 0)) levels")
+        }
+    }
+
+    /// Reads `"name" :` and leaves the position at the member's value.
+    private mutating func parseMemberName(afterComma: Bool) throws(JSONParseError) {
+        skipWhitespace()
+        guard position < bytes.count else { throw endOfInput("expected a member name") }
+        let byte = bytes[position]
+        guard byte == UInt8(ascii: "\"") else {
+            if afterComma, byte == UInt8(ascii: "}") {
+                throw JSONParseError(offset: position, message: "trailing comma before '}'")
+            }
+            throw JSONParseError(offset: position, message: "expected a member name, found \(describe(byte))")
+        }
+        pendingKeys.append(try parseString())
+        skipWhitespace()
+        guard position < bytes.count else { throw endOfInput("expected ':'") }
+        guard bytes[position] == UInt8(ascii: ":") else {
+            throw JSONParseError(offset: position, message: "expected ':', found \(describe(bytes[position]))")
+        }
+        position += 1
+    }
+
+    private mutating func closeContainer(_ container: OpenContainer) -> JSONValue {
+        openContainers.removeLast()
+        if container.isObject {
+            let count = pendingValues.count - container.firstValue
+            var members: [JSONObject.Element] = []
+            members.reserveCapacity(count)
+            for offset in 0..<count {
+                members.append(
+                    (key: pendingKeys[container.firstKey + offset], value: pendingValues[container.firstValue + offset]))
+            }
+            pendingKeys.removeSubrange(container.firstKey...)
+            pendingValues.removeSubrange(container.firstValue...)
+            return .object(JSONObject(uniqueMembers: JSONObject.removingDuplicateKeys(members)))
+        } else {
+            let elements = Array(pendingValues[container.firstValue...])
+            pendingValues.removeSubrange(container.firstValue...)
+            return .array(elements)
+        }
+    }
+
+    @inline(__always)
+    private mutating func skipWhitespace() {
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x0A, 0x0D, 0x09:
+                position += 1
+            default:
+                return
+            }
+        }
+    }
+
+    private mutating func expectLiteral(_ literal: StaticString) throws(JSONParseError) {
+        let expected = UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount)
+        for index in 0..<expected.count {
+            let offset = position + index
+            guard offset < bytes.count else { throw endOfInput("expected '\(literal)'") }
+            guard bytes[offset] == expected[index] else {
+                throw JSONParseError(offset: offset, message: "invalid literal, expected '\(literal)'")
+            }
+        }
+        position += expected.count
+    }
+
+    // MARK: Strings
+
+    /// Reads a string whose opening quote is at the current position.
+    private mutating func parseString() throws(JSONParseError) -> String {
+        let start = position + 1
+        var index = start
+        // Fast path: no escapes, so the string is a slice of the input once validated.
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                position = index + 1
+                return makeString(start..<index)
+            }
+            if byte == UInt8(ascii: "\\") {
+                return try parseEscapedString(contentStart: start, firstEscape: index)
+            }
+            index = try advanceOverStringByte(byte, at: index)
+        }
+        throw unterminatedString()
+    }
+
+    private mutating func parseEscapedString(contentStart: Int, firstEscape: Int) throws(JSONParseError) -> String {
+        scratch.removeAll(keepingCapacity: true)
+        scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[contentStart..<firstEscape]))
+        var index = firstEscape
+        var runStart = index
+        while index < bytes.count {
+            let byte = bytes[index]
+            if byte == UInt8(ascii: "\"") {
+                scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+                position = index + 1
+                return String(decoding: scratch, as: UTF8.self)
+            }
+            if byte == UInt8(ascii: "\\") {
+                scratch.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+                index = try decodeEscape(at: index)
+                runStart = index
+                continue
+            }
+            index = try advanceOverStringByte(byte, at: index)
+        }
+        throw unterminatedString()
+    }
+
+    /// Checks one unescaped character of a string and returns the index after it.
+    @inline(__always)
+    private func advanceOverStringByte(_ byte: UInt8, at index: Int) throws(JSONParseError) -> Int {
+        if byte >= 0x80 {
+            let sequence = scanUTF8Sequence(bytes, at: index)
+            guard sequence.isValid else { throw JSONParseError(offset: index, message: "invalid UTF-8 in string") }
+            return index + sequence.length
+        }
+        if byte < 0x20 {
+            throw JSONParseError(offset: index, message: "unescaped control character in string")
+        }
+        return index + 1
+    }
+
+    /// Decodes the escape whose backslash is at `index` into `scratch`; returns the index after it.
+    private mutating func decodeEscape(at index: Int) throws(JSONParseError) -> Int {
+        guard index + 1 < bytes.count else { throw unterminatedString() }
+        let decoded: UInt8
+        switch bytes[index + 1] {
+        case UInt8(ascii: "\""): decoded = 0x22
+        case UInt8(ascii: "\\"): decoded = 0x5C
+        case UInt8(ascii: "/"): decoded = 0x2F
+        case UInt8(ascii: "b"): decoded = 0x08
+        case UInt8(ascii: "f"): decoded = 0x0C
+        case UInt8(ascii: "n"): decoded = 0x0A
+        case UInt8(ascii: "r"): decoded = 0x0D
+        case UInt8(ascii: "t"): decoded = 0x09
+        case UInt8(ascii: "u"):
+            return try decodeUnicodeEscape(at: index)
+        default:
+            throw JSONParseError(offset: index, message: "invalid escape sequence")
+        }
+        scratch.append(decoded)
+        return index + 2
+    }
+
+    /// Decodes `\uXXXX`, or a `\uD8xx\uDCxx` surrogate pair, starting at the backslash at `index`.
+    private mutating func decodeUnicodeEscape(at index: Int) throws(JSONParseError) -> Int {
+        let unit = try readHexQuad(escapeAt: index)
+        switch unit {
+        case 0xD800...0xDBFF:
+            let next = index + 6
+            guard next + 1 < bytes.count, bytes[next] == UInt8(ascii: "\\"), bytes[next + 1] == UInt8(ascii: "u")
+            else {
+                throw JSONParseError(offset: index, message: "unpaired surrogate in \\u escape")
+            }
+            let low = try readHexQuad(escapeAt: next)
+            guard (0xDC00...0xDFFF).contains(low) else {
+                throw JSONParseError(offset: index, message: "unpaired surrogate in \\u escape")
+            }
+            appendUTF8(0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00))
+            return next + 6
+        case 0xDC00...0xDFFF:
+            throw JSONParseError(offset: index, message: "unpaired surrogate in \\u escape")
+        default:
+            appendUTF8(unit)
+            return index + 6
+        }
+    }
+
+    /// The four hex digits after the `\u` whose backslash is at `escapeAt`.
+    private func readHexQuad(escapeAt: Int) throws(JSONParseError) -> UInt32 {
+        var unit: UInt32 = 0
+        for offset in escapeAt + 2..<escapeAt + 6 {
+            guard offset < bytes.count else { throw unterminatedString() }
+            let byte = bytes[offset]
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte &- UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte &- UInt8(ascii: "a") &+ 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte &- UInt8(ascii: "A") &+ 10
+            default: throw JSONParseError(offset: escapeAt, message: "invalid \\u escape, expected 4 hex digits")
+            }
+            unit = unit << 4 | UInt32(digit)
+        }
+        return unit
+    }
+
+    private mutating func appendUTF8(_ scalar: UInt32) {
+        switch scalar {
+        case 0..<0x80:
+            scratch.append(UInt8(scalar))
+        case 0x80..<0x800:
+            scratch.append(UInt8(0xC0 | scalar >> 6))
+            scratch.append(UInt8(0x80 | scalar & 0x3F))
+        case 0x800..<0x10000:
+            scratch.append(UInt8(0xE0 | scalar >> 12))
+            scratch.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            scratch.append(UInt8(0x80 | scalar & 0x3F))
+        default:
+            scratch.append(UInt8(0xF0 | scalar >> 18))
+            scratch.append(UInt8(0x80 | scalar >> 12 & 0x3F))
+            scratch.append(UInt8(0x80 | scalar >> 6 & 0x3F))
+            scratch.append(UInt8(0x80 | scalar & 0x3F))
+        }
+    }
+
+    /// A String from input bytes already checked to be well-formed UTF-8.
+    private func makeString(_ range: Range<Int>) -> String {
+        let source = UnsafeRawBufferPointer(rebasing: bytes[range])
+        return String(unsafeUninitializedCapacity: source.count) { destination in
+            UnsafeMutableRawBufferPointer(destination).copyMemory(from: source)
+            return source.count
+        }
+    }
+
+    // MARK: Numbers
+
+    private mutating func parseNumber() throws(JSONParseError) -> JSONValue {
+        let start = position
+        let negative = bytes[position] == UInt8(ascii: "-")
+        if negative { position += 1 }
+        let digitsStart = position
+        guard position < bytes.count, isDigit(bytes[position]) else {
+            if position < bytes.count {
+                throw JSONParseError(offset: position, message: "expected a digit, found \(describe(bytes[position]))")
+            }
+            throw endOfInput("expected a digit")
+        }
+        if bytes[position] == UInt8(ascii: "0") {
+            position += 1
+            if position < bytes.count, isDigit(bytes[position]) {
+                throw JSONParseError(offset: position, message: "leading zeros are not allowed")
+            }
+        } else {
+            skipDigits()
+        }
+        let digitsEnd = position
+        var isInteger = true
+        if position < bytes.count, bytes[position] == UInt8(ascii: ".") {
+            isInteger = false
+            position += 1
+            try expectDigit("expected a digit after '.'")
+            skipDigits()
+        }
+        if position < bytes.count, bytes[position] | 0x20 == UInt8(ascii: "e") {
+            isInteger = false
+            position += 1
+            if position < bytes.count, bytes[position] == UInt8(ascii: "+") || bytes[position] == UInt8(ascii: "-") {
+                position += 1
+            }
+            try expectDigit("expected a digit in the exponent")
+            skipDigits()
+        }
+        if isInteger, let integer = integerValue(digits: digitsStart..<digitsEnd, negative: negative) {
+            return integer
+        }
+        guard let double = Double(makeString(start..<position)), double.isFinite else {
+            throw JSONParseError(offset: start, message: "number out of range")
+        }
+        return .double(double)
+    }
+
+    /// The integer in `digits` when it fits in Int64; -0 stays a double so that its sign survives.
+    private func integerValue(digits: Range<Int>, negative: Bool) -> JSONValue? {
+        // 19 decimal digits always fit in UInt64, so the accumulation below cannot overflow.
+        guard digits.count <= 19 else { return nil }
+        var magnitude: UInt64 = 0
+        for index in digits {
+            magnitude = magnitude &* 10 &+ UInt64(bytes[index] &- UInt8(ascii: "0"))
+        }
+        if negative {
+            if magnitude == 0 { return .double(-0.0) }
+            guard magnitude <= UInt64(Int64.max) + 1 else { return nil }
+            return .int(Int64(bitPattern: 0 &- magnitude))
+        }
+        guard magnitude <= UInt64(Int64.max) else { return nil }
+        return .int(Int64(magnitude))
+    }
+
+    @inline(__always)
+    private func isDigit(_ byte: UInt8) -> Bool {
+        byte &- UInt8(ascii: "0") < 10
+    }
+
+    private mutating func skipDigits() {
+        while position < bytes.count, isDigit(bytes[position]) {
+            position += 1
+        }
+    }
+
+    private func expectDigit(_ expectation: String) throws(JSONParseError) {
+        guard position < bytes.count else { throw endOfInput(expectation) }
+        guard isDigit(bytes[position]) else {
+            throw JSONParseError(offset: position, message: "\(expectation), found \(describe(bytes[position]))")
+        }
+    }
+
+    // MARK: Errors
+
+    private func unterminatedString() -> JSONParseError {
+        JSONParseError(offset: bytes.count, message: "unterminated string")
+    }
+
+    private func endOfInput(_ expectation: String) -> JSONParseError {
+        JSONParseError(offset: bytes.count, message: "\(expectation), found end of input")
+    }
+
+    /// A byte as a reader wants to see it in a message: 'x' when printable ASCII, else its hex value.
+    private func describe(_ byte: UInt8) -> String {
+        if byte > 0x20 && byte < 0x7F {
+            return "'\(Character(Unicode.Scalar(byte)))'"
+        }
+        let hex = String(byte, radix: 16, uppercase: true)
+        return "byte 0x\(byte < 0x10 ? "0" : "")\(hex)"
+    }
+}

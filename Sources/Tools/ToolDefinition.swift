@@ -1,0 +1,35 @@
+// Tools: what a tool is (name, description, input schema, deadline) and the built-in tools that
+// mcp-worker runs. The supervisor only reads definitions; implementations run in workers.
+import JSON
+
+public struct ToolDefinition: Sendable {
+    public let name: String
+    public let description: String
+    /// JSON Schema of the `input` object; the supervisor validates every call against it.
+    public let inputSchema: JSONValue
+    /// The tool's own deadline, when it differs from the server default.
+    public let deadlineSeconds: Double?
+
+    public init(name: String, description: String, inputSchema: JSONValue, deadlineSeconds: Double? = nil) {
+        self.name = name
+        self.description = description
+        self.inputSchema = inputSchema
+        self.deadlineSeconds = deadlineSeconds
+    }
+}
+
+/// How a tool run ended, from inside the worker.
+public enum ToolOutcome: Equatable, Sendable {
+    case result(JSONObject)
+    case failure(kind: String, message: String)
+    case cancelled
+}
+
+/// What a running tool may do besides computing: report partial output and wait interruptibly.
+public protocol ToolContext: AnyObject {
+    /// Sends a partial event, e.g. {"text": "3"}.
+    func emitPartial(_ fields: JSONObject)
+    /// Waits up to `milliseconds`; returns true when the call was cancelled meanwhile.
+    func waitForCancellation(milliseconds: Int) -> Bool
+    var isCancelled: Bool { get }
+}

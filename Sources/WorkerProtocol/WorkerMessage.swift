@@ -1,0 +1,131 @@
+// WorkerProtocol: what mcpd and mcp-worker say to each other over their socketpair.
+//
+// Transport: one AF_UNIX SOCK_SEQPACKET socketpair per worker; the kernel keeps datagram
+// boundaries, so a message is one or more datagrams and never needs a length scan.
+//
+// Datagram layout (little-endian):
+//   byte 0      kind (WorkerMessage.Kind)
+//   byte 1      flags: bit 0 = "continued": more datagrams of this message follow
+//   bytes 2..7  zero
+//   bytes 8..15 call number (u64), chosen by the supervisor; 0 for messages about no call
+//   bytes 16..  payload fragment (at most `maxFragmentPayload` bytes)
+// A message larger than one fragment is split into consecutive datagrams of the same kind and call
+// number, every one but the last flagged "continued"; the receiver concatenates them. Payloads up to
+// the request body limit (4 MiB by default) therefore pass whatever the socket buffer size.
+//
+// Conversation (S = supervisor, W = worker):
+//   W→S ready       once, when the worker has mapped the call table and can take a call.
+//   S→W call        payload: u32 call-table slot, u16 tool-name length, tool name, input JSON bytes
+//                   (the arguments exactly as the client sent them; the worker parses them).
+//   W→S partial     payload: a JSON object, e.g. {"text":"3"}; any number, before the terminal message.
+//   W→S progress    payload: a JSON object {"progress":n,"total":m?,"message":s?}.
+//   W→S heartbeat   no payload; sent about once a second while a call runs (the worker also stamps its
+//                   heartbeat in the call table, which is what mcpctl and the supervisor's health read).
+//   W→S result      payload: the tool's result as a JSON object, e.g. {"text":"hello"}. Terminal.
+//   W→S error       payload: {"kind":k,"message":m,"data":d?} (seed 004's error shape). Terminal.
+//   S→W cancel      no payload: stop the call named by the call number.
+//   W→S cancelled   no payload: the call was abandoned; the worker is idle again. Terminal.
+// Exactly one terminal message answers each call. One call at a time per worker. A worker that reads
+// end-of-file on its socket exits: its supervisor is gone (or is retiring it).
+
+/// One protocol message, reassembled.
+public struct WorkerMessage: Sendable, Equatable {
+    public enum Kind: UInt8, Sendable {
+        case ready = 1, call, partial, progress, heartbeat, result, error, cancel, cancelled
+    }
+
+    public var kind: Kind
+    public var callNumber: UInt64
+    public var payload: [UInt8]
+
+    public init(kind: Kind, callNumber: UInt64, payload: [UInt8] = []) {
+        self.kind = kind
+        self.callNumber = callNumber
+        self.payload = payload
+    }
+
+    public static let headerSize = 16
+    public static let maxFragmentPayload = 60 * 1024
+    static let continuedFlag: UInt8 = 1
+
+    /// The datagrams that carry this message.
+    public func datagrams() -> [[UInt8]] {
+        var result: [[UInt8]] = []
+        var offset = 0
+        repeat {
+            let end = min(payload.count, offset + Self.maxFragmentPayload)
+            var datagram = [UInt8](repeating: 0, count: Self.headerSize)
+            datagram[0] = kind.rawValue
+            datagram[1] = end < payload.count ? Self.continuedFlag : 0
+            withUnsafeBytes(of: callNumber.littleEndian) { datagram.replaceSubrange(8..<16, with: $0) }
+            datagram.append(contentsOf: payload[offset..<end])
+            result.append(datagram)
+            offset = end
+        } while offset < payload.count
+        return result
+    }
+}
+
+/// The payload of a `call` message.
+public struct CallRequest: Sendable, Equatable {
+    public var tableSlot: UInt32
+    public var tool: String
+    public var input: [UInt8]
+
+    public init(tableSlot: UInt32, tool: String, input: [UInt8]) {
+        self.tableSlot = tableSlot
+        self.tool = tool
+        self.input = input
+    }
+
+    public func encoded() -> [UInt8] {
+        var bytes: [UInt8] = []
+        let toolBytes = Array(tool.utf8.prefix(Int(UInt16.max)))
+        bytes.reserveCapacity(6 + toolBytes.count + input.count)
+        withUnsafeBytes(of: tableSlot.littleEndian) { bytes.append(contentsOf: $0) }
+        withUnsafeBytes(of: UInt16(toolBytes.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: toolBytes)
+        bytes.append(contentsOf: input)
+        return bytes
+    }
+
+    public init?(decoding bytes: [UInt8]) {
+        guard bytes.count >= 6 else { return nil }
+        let slot = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
+        let toolLength = Int(bytes[4]) | Int(bytes[5]) << 8
+        guard bytes.count >= 6 + toolLength else { return nil }
+        self.tableSlot = slot
+        self.tool = String(decoding: bytes[6..<(6 + toolLength)], as: UTF8.self)
+        self.input = Array(bytes[(6 + toolLength)...])
+    }
+}
+
+/// Reassembles messages from datagrams as they arrive.
+public struct MessageAssembler: Sendable {
+    private var partial: WorkerMessage?
+
+    public init() {}
+
+    public enum Outcome: Sendable, Equatable { case message(WorkerMessage), incomplete, malformed }
+
+    public mutating func add(_ datagram: UnsafeRawBufferPointer) -> Outcome {
+        guard datagram.count >= WorkerMessage.headerSize, let kind = WorkerMessage.Kind(rawValue: datagram[0]) else {
+            return .malformed
+        }
+        var callNumber: UInt64 = 0
+        withUnsafeMutableBytes(of: &callNumber) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: datagram[8..<16])) }
+        callNumber = UInt64(littleEndian: callNumber)
+        let fragment = UnsafeRawBufferPointer(rebasing: datagram[WorkerMessage.headerSize...])
+        if var message = partial {
+            guard message.kind == kind, message.callNumber == callNumber else { partial = nil; return .malformed }
+            message.payload.append(contentsOf: fragment)
+            partial = message
+        } else {
+            partial = WorkerMessage(kind: kind, callNumber: callNumber, payload: Array(fragment))
+        }
+        if datagram[1] & WorkerMessage.continuedFlag != 0 { return .incomplete }
+        let complete = partial!
+        partial = nil
+        return .message(complete)
+    }
+}

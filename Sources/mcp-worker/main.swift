@@ -1,0 +1,175 @@
+// mcp-worker: runs tool calls for mcpd, one at a time, in its own process.
+//
+// Started by the supervisor with posix_spawn, holding exactly two descriptors: its end of a
+// SOCK_SEQPACKET socketpair (the worker protocol, see WorkerProtocol/WorkerMessage.swift) and the
+// shared call table. It dies with its supervisor: PR_SET_PDEATHSIG when the supervisor dies, and
+// end-of-file on the socket when the supervisor closes it (Unicorn's pipe trick).
+import CallTable
+import CMcpd
+import Glibc
+import JSON
+import Logging
+import SystemCalls
+import Tools
+import WorkerProtocol
+
+struct WorkerArguments {
+    var socketFD: Int32 = -1
+    var tableFD: Int32 = -1
+    var workerSlot = -1
+    var supervisorPid: Int32 = 0
+    var logLevel = "info"
+
+    static func parse(_ arguments: [String]) -> WorkerArguments? {
+        var parsed = WorkerArguments()
+        var iterator = arguments.makeIterator()
+        while let option = iterator.next() {
+            guard let value = iterator.next() else { return nil }
+            switch option {
+            case "--socket-fd": parsed.socketFD = Int32(value) ?? -1
+            case "--table-fd": parsed.tableFD = Int32(value) ?? -1
+            case "--worker-slot": parsed.workerSlot = Int(value) ?? -1
+            case "--supervisor-pid": parsed.supervisorPid = Int32(value) ?? 0
+            case "--log-level": parsed.logLevel = value
+            default: return nil
+            }
+        }
+        guard parsed.socketFD >= 0, parsed.tableFD >= 0, parsed.workerSlot >= 0, parsed.supervisorPid > 0 else { return nil }
+        return parsed
+    }
+}
+
+guard let arguments = WorkerArguments.parse(Array(CommandLine.arguments.dropFirst())) else {
+    Descriptor.writeAll(2, """
+    mcp-worker runs tool calls for mcpd and is started by it, never by hand.
+    USAGE: mcp-worker --socket-fd FD --table-fd FD --worker-slot N --supervisor-pid PID [--log-level LEVEL]
+
+    """)
+    exit(2)
+}
+Log.component = "mcp-worker"
+Log.level = LogLevel(name: arguments.logLevel) ?? .info
+
+// Die with the supervisor; and if it is already gone, do not start at all.
+_ = mcpd_set_parent_death_signal(SIGKILL)
+if getppid() != arguments.supervisorPid { exit(1) }
+mcpd_ignore_sigpipe()
+
+let table: CallTable
+do {
+    table = try CallTable.attach(descriptor: arguments.tableFD)
+} catch {
+    Log.error("cannot map the call table", ["error": error.description])
+    exit(1)
+}
+WorkerRuntime(endpoint: WorkerEndpoint(fd: arguments.socketFD), table: table, slot: arguments.workerSlot).serve()
+
+/// The worker's loop: one call at a time until the supervisor closes the socket.
+final class WorkerRuntime {
+    let endpoint: WorkerEndpoint
+    let table: CallTable
+    let slot: Int
+
+    init(endpoint: WorkerEndpoint, table: CallTable, slot: Int) {
+        self.endpoint = endpoint
+        self.table = table
+        self.slot = slot
+    }
+
+    func serve() -> Never {
+        table.stampWorkerHeartbeat(slot: slot)
+        guard endpoint.send(WorkerMessage(kind: .ready, callNumber: 0)) else { exit(0) }
+        while true {
+            switch endpoint.receive(timeoutMs: 1000) {
+            case .closed:
+                exit(0)
+            case .timedOut:
+                table.stampWorkerHeartbeat(slot: slot)
+            case .message(let message):
+                table.stampWorkerHeartbeat(slot: slot)
+                if message.kind == .call { run(message) }
+                // A cancel for a call that already ended needs no answer.
+            }
+        }
+    }
+
+    private func run(_ message: WorkerMessage) {
+        guard let request = CallRequest(decoding: message.payload) else {
+            send(error: "worker_protocol", "the call message is malformed", for: message.callNumber)
+            return
+        }
+        let input: JSONValue
+        do {
+            input = try JSONValue.parse(request.input)
+        } catch {
+            send(error: "invalid_input", "the input is not valid JSON: \(error.description)", for: message.callNumber)
+            return
+        }
+        let context = CallContext(runtime: self, callNumber: message.callNumber, tableSlot: Int(request.tableSlot))
+        switch BuiltinTools.run(tool: request.tool, input: input, context: context) {
+        case .result(let fields):
+            var payload: [UInt8] = []
+            JSONValue.object(fields).write(into: &payload)
+            endpoint.send(WorkerMessage(kind: .result, callNumber: message.callNumber, payload: payload))
+        case .failure(let kind, let text):
+            send(error: kind, text, for: message.callNumber)
+        case .cancelled:
+            endpoint.send(WorkerMessage(kind: .cancelled, callNumber: message.callNumber))
+        }
+    }
+
+    private func send(error kind: String, _ text: String, for callNumber: UInt64) {
+        let payload = JSONValue.object(JSONObject([("kind", .string(kind)), ("message", .string(text))])).serialized()
+        endpoint.send(WorkerMessage(kind: .error, callNumber: callNumber, payload: Array(payload.utf8)))
+    }
+}
+
+/// The running call's view of the world: partial events out, cancellation in.
+final class CallContext: ToolContext {
+    private unowned let runtime: WorkerRuntime
+    let callNumber: UInt64
+    let tableSlot: Int
+    let epochAtStart: UInt64
+    private(set) var isCancelled = false
+    private var lastHeartbeatMs = Clock.monotonicMillis()
+
+    init(runtime: WorkerRuntime, callNumber: UInt64, tableSlot: Int) {
+        self.runtime = runtime
+        self.callNumber = callNumber
+        self.tableSlot = tableSlot
+        self.epochAtStart = runtime.table.cancelEpoch
+    }
+
+    func emitPartial(_ fields: JSONObject) {
+        var payload: [UInt8] = []
+        JSONValue.object(fields).write(into: &payload)
+        if !runtime.endpoint.send(WorkerMessage(kind: .partial, callNumber: callNumber, payload: payload)) { exit(0) }
+    }
+
+    func waitForCancellation(milliseconds: Int) -> Bool {
+        let deadline = Clock.monotonicMillis() + Int64(milliseconds)
+        while !isCancelled {
+            let now = Clock.monotonicMillis()
+            if now >= deadline { break }
+            beat(now: now)
+            switch runtime.endpoint.receive(timeoutMs: Int(min(deadline - now, 1000))) {
+            case .closed:
+                exit(0)
+            case .message(let message) where message.kind == .cancel && message.callNumber == callNumber:
+                isCancelled = true
+            case .message, .timedOut:
+                // The supervisor's cancel flag and the operator's cancel epoch in shared memory count too.
+                let table = runtime.table
+                if table.isCancelRequested(slot: tableSlot) || table.cancelEpoch != epochAtStart { isCancelled = true }
+            }
+        }
+        return isCancelled
+    }
+
+    private func beat(now: Int64) {
+        guard now - lastHeartbeatMs >= 1000 else { return }
+        lastHeartbeatMs = now
+        runtime.table.stampWorkerHeartbeat(slot: runtime.slot)
+        _ = runtime.endpoint.send(WorkerMessage(kind: .heartbeat, callNumber: callNumber))
+    }
+}

@@ -1,0 +1,161 @@
+import SystemCalls
+
+/// mcpd's command line. Every option has a default that serves on loopback safely.
+struct Configuration {
+    var listen: [(host: String, port: Int)] = []
+    var tokens: [String] = []
+    var tokensFile: String?
+    var workersMin = 2
+    var workersMax = 8
+    var workersSpare = 1
+    var workerMaxCalls = 1000
+    var queueMax = 1024
+    var maxBody = 4 * 1024 * 1024
+    var callDeadline = 300.0
+    var toolDeadlines: [String: Double] = [:]
+    var cancelGrace = 2.0
+    var drainTimeout = 10.0
+    var idleTimeout = 60.0
+    var headerTimeout = 10.0
+    var streamTimeout = 300.0
+    var keepAliveInterval = 15.0
+    var runtimeDirectory: String?
+    var workerPath: String?
+    var logLevel = "info"
+
+    static let version = "0.1.0"
+    static let devToken = "super-secret-token"
+
+    static let usage = """
+    USAGE: mcpd [options]
+
+    mcpd hosts Model Context Protocol tools: a supervisor that accepts HTTP, and a pool of isolated
+    mcp-worker processes that run the tool calls. Under systemd it takes its sockets from socket
+    activation and reports readiness with sd_notify.
+
+    LISTENING
+      --listen HOST:PORT          Address to serve (repeatable; default 127.0.0.1:8000). Ignored when
+                                  systemd passes sockets (LISTEN_FDS): those are served instead.
+    AUTHENTICATION
+      --token TOKEN               Accept this bearer token (repeatable); owners token-1, token-2, ...
+      --tokens-file PATH          One token per line, "NAME TOKEN" or "TOKEN"; '#' starts a comment.
+                                  MCPD_TOKENS (comma-separated) adds more. With no token at all, the
+                                  development token super-secret-token is used, on loopback only.
+    WORKERS
+      --workers-min N             Workers always running (default 2).
+      --workers-max N             Upper bound on workers (default 8).
+      --workers-spare N           Idle workers kept warm beyond the busy ones (default 1).
+      --worker-max-calls N        Recycle a worker after this many calls (default 1000).
+      --queue-max N               Calls that may wait for a worker; beyond, 503 (default 1024).
+      --worker-path PATH          The worker executable (default: mcp-worker beside mcpd).
+    LIMITS AND TIMEOUTS (seconds may have fractions)
+      --max-body BYTES            Largest request body (default 4194304).
+      --call-deadline SECONDS     Deadline of a call (default 300).
+      --tool-deadline TOOL=SECONDS  Deadline for one tool (repeatable).
+      --cancel-grace SECONDS      Time a cancelled worker gets before SIGKILL (default 2).
+      --drain-timeout SECONDS     On SIGTERM, time in-flight calls get to finish (default 10).
+      --idle-timeout SECONDS      Idle keep-alive connections are closed after (default 60).
+      --header-timeout SECONDS    A request head must arrive within (default 10; else 408).
+      --stream-timeout SECONDS    An SSE stream is closed after (default 300).
+      --keepalive-interval SECONDS  SSE keep-alive comment interval (default 15).
+    OPERATIONS
+      --runtime-dir DIR           Where the shared call table lives (default $RUNTIME_DIRECTORY,
+                                  /run/mcpd as root, else $XDG_RUNTIME_DIR/mcpd or /tmp/mcpd-UID).
+      --log-level LEVEL           debug, info, warn or error (default info).
+      -h, --help                  Show this help.
+      --version                   Show the version.
+
+    """
+
+    enum ParseOutcome { case run(Configuration), help, version }
+
+    struct UsageError: Error { let message: String }
+
+    static func parse(_ arguments: [String]) throws(UsageError) -> ParseOutcome {
+        var configuration = Configuration()
+        var index = 0
+        func value(_ option: String, _ inline: String?) throws(UsageError) -> String {
+            if let inline { return inline }
+            index += 1
+            guard index < arguments.count else { throw UsageError(message: "\(option) needs a value") }
+            return arguments[index]
+        }
+        func integer(_ option: String, _ text: String, minimum: Int) throws(UsageError) -> Int {
+            guard let number = Int(text), number >= minimum else {
+                throw UsageError(message: "\(option) needs an integer >= \(minimum), got '\(text)'")
+            }
+            return number
+        }
+        func seconds(_ option: String, _ text: String) throws(UsageError) -> Double {
+            guard let number = Double(text), number > 0, number.isFinite else {
+                throw UsageError(message: "\(option) needs a positive number of seconds, got '\(text)'")
+            }
+            return number
+        }
+        while index < arguments.count {
+            let argument = arguments[index]
+            var option = argument
+            var inline: String? = nil
+            if argument.hasPrefix("--"), let equals = argument.firstIndex(of: "=") {
+                option = String(argument[..<equals])
+                inline = String(argument[argument.index(after: equals)...])
+            }
+            switch option {
+            case "-h", "--help": return .help
+            case "--version": return .version
+            case "--listen": configuration.listen.append(try parseAddress(try value(option, inline)))
+            case "--token":
+                let token = try value(option, inline)
+                guard !token.isEmpty, !token.contains(where: { $0 == " " || $0 == "," }) else {
+                    throw UsageError(message: "--token needs a non-empty token without spaces or commas")
+                }
+                configuration.tokens.append(token)
+            case "--tokens-file": configuration.tokensFile = try value(option, inline)
+            case "--workers-min": configuration.workersMin = try integer(option, try value(option, inline), minimum: 1)
+            case "--workers-max": configuration.workersMax = try integer(option, try value(option, inline), minimum: 1)
+            case "--workers-spare": configuration.workersSpare = try integer(option, try value(option, inline), minimum: 0)
+            case "--worker-max-calls": configuration.workerMaxCalls = try integer(option, try value(option, inline), minimum: 1)
+            case "--queue-max": configuration.queueMax = try integer(option, try value(option, inline), minimum: 0)
+            case "--max-body": configuration.maxBody = try integer(option, try value(option, inline), minimum: 1)
+            case "--call-deadline": configuration.callDeadline = try seconds(option, try value(option, inline))
+            case "--tool-deadline":
+                let text = try value(option, inline)
+                let parts = text.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2 else { throw UsageError(message: "--tool-deadline needs TOOL=SECONDS, got '\(text)'") }
+                configuration.toolDeadlines[String(parts[0])] = try seconds(option, String(parts[1]))
+            case "--cancel-grace": configuration.cancelGrace = try seconds(option, try value(option, inline))
+            case "--drain-timeout": configuration.drainTimeout = try seconds(option, try value(option, inline))
+            case "--idle-timeout": configuration.idleTimeout = try seconds(option, try value(option, inline))
+            case "--header-timeout": configuration.headerTimeout = try seconds(option, try value(option, inline))
+            case "--stream-timeout": configuration.streamTimeout = try seconds(option, try value(option, inline))
+            case "--keepalive-interval": configuration.keepAliveInterval = try seconds(option, try value(option, inline))
+            case "--runtime-dir": configuration.runtimeDirectory = try value(option, inline)
+            case "--worker-path": configuration.workerPath = try value(option, inline)
+            case "--log-level":
+                let level = try value(option, inline)
+                guard ["debug", "info", "warn", "error"].contains(level) else {
+                    throw UsageError(message: "--log-level must be debug, info, warn or error")
+                }
+                configuration.logLevel = level
+            default:
+                throw UsageError(message: "unknown option '\(argument)'")
+            }
+            index += 1
+        }
+        if configuration.workersMin > configuration.workersMax {
+            throw UsageError(message: "--workers-min (\(configuration.workersMin)) exceeds --workers-max (\(configuration.workersMax))")
+        }
+        if configuration.listen.isEmpty { configuration.listen = [("127.0.0.1", 8000)] }
+        return .run(configuration)
+    }
+
+    static func parseAddress(_ text: String) throws(UsageError) -> (host: String, port: Int) {
+        guard let colon = text.lastIndex(of: ":"), let port = Int(text[text.index(after: colon)...]), (0...65535).contains(port) else {
+            throw UsageError(message: "--listen needs HOST:PORT, got '\(text)'")
+        }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        guard !host.isEmpty else { throw UsageError(message: "--listen needs a host, got '\(text)'") }
+        return (host, port)
+    }
+}

@@ -1,0 +1,173 @@
+import CallTable
+import EventLoop
+import ExecuteAPI
+import Glibc
+import HTTP
+import Logging
+import Pool
+import SystemCalls
+import Systemd
+import Tools
+
+/// The supervisor's life: start, serve, drain, stop. Everything runs on one event loop thread.
+final class Supervisor {
+    private let configuration: Configuration
+    private let loop: EventLoop
+    private let table: CallTable
+    private let pool: WorkerPool
+    private let api: ExecuteAPI
+    private let server: HTTPServer
+    private let notifier: ServiceNotifier
+    private var signals: SignalSource?
+    private var drainDeadlineMs: Int64 = 0
+    private var workersGoneDeadlineMs: Int64 = 0
+    private enum Stage { case serving, draining, stoppingWorkers, stopped }
+    private var stage = Stage.serving
+
+    init(configuration: Configuration, credentials: [Authenticator.Credential], listeners: [Int32],
+         notifier: ServiceNotifier) throws {
+        self.configuration = configuration
+        self.notifier = notifier
+        loop = try EventLoop()
+
+        let directory = RuntimeDirectory.resolve(explicit: configuration.runtimeDirectory)
+        try RuntimeDirectory.ensureExists(directory)
+        // A slot for every call that can be admitted (queued or running), and for workers still
+        // being reaped after their replacements started.
+        table = try CallTable.create(path: RuntimeDirectory.tablePath(in: directory),
+                                     callSlots: configuration.queueMax + configuration.workersMax * 2 + 16,
+                                     workerSlots: configuration.workersMax * 2 + 8, rateBuckets: 1024)
+
+        var poolConfiguration = PoolConfiguration(workerExecutable: configuration.workerPath ?? Supervisor.defaultWorkerPath())
+        poolConfiguration.minWorkers = configuration.workersMin
+        poolConfiguration.maxWorkers = configuration.workersMax
+        poolConfiguration.spareWorkers = configuration.workersSpare
+        poolConfiguration.maxCallsPerWorker = configuration.workerMaxCalls
+        poolConfiguration.queueCapacity = configuration.queueMax
+        poolConfiguration.cancelGraceMs = Int64(configuration.cancelGrace * 1000)
+        poolConfiguration.logLevel = configuration.logLevel
+        pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
+
+        var apiConfiguration = ExecuteAPIConfiguration(authenticator: Authenticator(credentials))
+        apiConfiguration.defaultDeadlineSeconds = configuration.callDeadline
+        apiConfiguration.toolDeadlines = configuration.toolDeadlines
+        apiConfiguration.streamTimeoutMs = Int64(configuration.streamTimeout * 1000)
+        apiConfiguration.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
+        api = ExecuteAPI(configuration: apiConfiguration, pool: pool, tools: BuiltinTools.all, loop: loop)
+
+        let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
+                                          headerTimeoutMs: Int64(configuration.headerTimeout * 1000),
+                                          idleTimeoutMs: Int64(configuration.idleTimeout * 1000))
+        server = HTTPServer(loop: loop, handler: api, settings: settings)
+        for fd in listeners { try server.addListener(fd) }
+    }
+
+    static func defaultWorkerPath() -> String {
+        let executable = Process.executablePath()
+        let directory = executable.lastIndex(of: "/").map { String(executable[..<$0]) } ?? "."
+        return directory + "/mcp-worker"
+    }
+
+    func run() throws {
+        signals = try SignalSource(signals: [SIGTERM, SIGINT, SIGCHLD, SIGHUP], loop: loop) { [unowned self] signal in
+            self.received(signal)
+        }
+        pool.onCountsChanged = { [unowned self] in self.countsChanged() }
+        loop.every(milliseconds: 1000) { [unowned self] in
+            self.table.stampSupervisorHeartbeat()
+            self.notifier.status(self.statusLine)
+        }
+        if let interval = notifier.watchdogIntervalMs {
+            loop.every(milliseconds: interval) { [unowned self] in self.notifier.watchdog() }
+        }
+        loop.every(milliseconds: 50) { [unowned self] in self.advanceShutdown() }
+        table.stampSupervisorHeartbeat()
+        Log.info("mcpd starting", ["listen": server.listenerAddresses.joined(separator: " "),
+                                   "workers_min": String(configuration.workersMin),
+                                   "workers_max": String(configuration.workersMax), "pid": String(getpid())])
+        pool.maintainPool()
+        loop.run()
+        table.setSupervisorState(.stopped)
+        Log.info("mcpd stopped")
+    }
+
+    private var statusLine: String {
+        let counts = pool.counts
+        switch stage {
+        case .serving:
+            return "\(api.phase == .ready ? "serving" : "starting"): workers \(counts.live)/\(counts.total) (\(counts.busy) busy), calls \(api.activeCallCount), queued \(counts.queued), connections \(server.openConnections)"
+        default:
+            return "draining: calls \(api.activeCallCount), workers \(counts.total)"
+        }
+    }
+
+    /// READY=1 once listening with the pool's minimum up.
+    private func countsChanged() {
+        guard stage == .serving, api.phase == .starting else { return }
+        let counts = pool.counts
+        if counts.live >= configuration.workersMin {
+            api.phase = .ready
+            table.setSupervisorState(.ready)
+            table.stampSupervisorHeartbeat()
+            notifier.ready(status: statusLine)
+            Log.info("mcpd ready", ["workers": String(counts.live)])
+        }
+    }
+
+    private func received(_ signal: Int32) {
+        switch signal {
+        case SIGCHLD:
+            pool.reapChildren()
+        case SIGTERM, SIGINT:
+            beginShutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT")
+        case SIGHUP:
+            Log.info("SIGHUP received; configuration reload is not supported yet, nothing changed")
+        default:
+            break
+        }
+    }
+
+    // MARK: shutdown
+
+    /// Stop accepting; let in-flight calls finish within the drain timeout; then cancel the rest,
+    /// stop every worker and exit.
+    private func beginShutdown(_ why: String) {
+        guard stage == .serving else {
+            if stage == .draining { drainDeadlineMs = 0 }  // a second signal: stop waiting
+            return
+        }
+        stage = .draining
+        api.phase = .draining
+        table.setSupervisorState(.draining)
+        notifier.stopping(status: "draining: \(api.activeCallCount) calls in flight")
+        Log.info("draining", ["signal": why, "calls": String(api.activeCallCount),
+                              "timeout_s": String(configuration.drainTimeout)])
+        server.beginDraining()
+        drainDeadlineMs = Clock.monotonicMillis() + Int64(configuration.drainTimeout * 1000)
+        advanceShutdown()
+    }
+
+    private func advanceShutdown() {
+        let now = Clock.monotonicMillis()
+        switch stage {
+        case .serving, .stopped:
+            return
+        case .draining:
+            guard pool.isQuiet || now >= drainDeadlineMs else { return }
+            if !pool.isQuiet {
+                Log.warn("drain timeout reached; cancelling the remaining calls", ["calls": String(api.activeCallCount)])
+                pool.cancelEverything(reason: "shutdown")
+            }
+            stage = .stoppingWorkers
+            pool.beginShutdown()
+            workersGoneDeadlineMs = now + 2000
+        case .stoppingWorkers:
+            pool.reapChildren()
+            guard !pool.hasWorkers || now >= workersGoneDeadlineMs else { return }
+            pool.killRemaining()
+            server.closeAll()
+            stage = .stopped
+            loop.stop()
+        }
+    }
+}

@@ -1,0 +1,106 @@
+import Testing
+@testable import HTTP
+import WorkerProtocol
+
+private func parse(_ text: String, limits: HTTPLimits = HTTPLimits(), split: Int? = nil) -> [HTTPParserEvent] {
+    var parser = HTTPRequestParser(limits: limits)
+    var events: [HTTPParserEvent] = []
+    let bytes = Array(text.utf8)
+    let chunks = split.map { size in stride(from: 0, to: bytes.count, by: size).map { Array(bytes[$0..<min($0 + size, bytes.count)]) } } ?? [bytes]
+    for chunk in chunks {
+        chunk.withUnsafeBytes { parser.append($0) }
+        loop: while true {
+            let event = parser.nextEvent()
+            switch event {
+            case .needMoreData: break loop
+            case .error: events.append(event); return events
+            default: events.append(event)
+            }
+        }
+    }
+    return events
+}
+
+private func requests(_ events: [HTTPParserEvent]) -> [HTTPRequest] {
+    events.compactMap { if case .request(let request) = $0 { return request } else { return nil } }
+}
+
+private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
+    for event in events { if case .error(let error) = event { return error.status } }
+    return nil
+}
+
+@Test func parsesPipelinedRequestsInOrder() {
+    let events = parse("GET /a HTTP/1.1\r\nHost: x\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nabcGET /c?q=1 HTTP/1.1\r\n\r\n")
+    let parsed = requests(events)
+    #expect(parsed.map(\.target) == ["/a", "/b", "/c?q=1"])
+    #expect(parsed[1].body == Array("abc".utf8))
+    #expect(parsed[2].path == "/c")
+    #expect(parsed[0].header("host") == "x")
+}
+
+@Test func parsesRequestsDeliveredByteByByte() {
+    let parsed = requests(parse("POST /x HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\nTrailer: v\r\n\r\n", split: 1))
+    #expect(parsed.count == 1)
+    #expect(parsed.first?.body == Array("abcde".utf8))
+}
+
+@Test func keepAliveFollowsVersionAndConnectionHeader() {
+    let parsed = requests(parse("GET / HTTP/1.0\r\n\r\nGET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET / HTTP/1.1\r\nConnection: close\r\n\r\n"))
+    #expect(parsed.map(\.keepAlive) == [false, true, false])
+}
+
+@Test func refusesContentLengthWithTransferEncoding() {
+    #expect(errorStatus(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n")) == 400)
+}
+
+@Test func refusesUnknownTransferCoding() {
+    #expect(errorStatus(parse("POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\n\r\n")) == 501)
+    #expect(errorStatus(parse("POST / HTTP/1.1\r\nTransfer-Encoding: foo\r\n\r\n")) == 501)
+}
+
+@Test func refusesOversizedHeaderBlock() {
+    let big = String(repeating: "a", count: 17 * 1024)
+    #expect(errorStatus(parse("GET / HTTP/1.1\r\nX-Big: \(big)\r\n\r\n")) == 431)
+    // Also before the end of the head has arrived.
+    #expect(errorStatus(parse("GET / HTTP/1.1\r\nX-Big: \(big)")) == 431)
+}
+
+@Test func refusesOversizedBodies() {
+    let limits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: 10)
+    #expect(errorStatus(parse("POST / HTTP/1.1\r\nContent-Length: 11\r\n\r\n", limits: limits)) == 413)
+    #expect(errorStatus(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n8\r\n12345678\r\n8\r\n12345678\r\n0\r\n\r\n", limits: limits)) == 413)
+}
+
+@Test func refusesMalformedHeads() {
+    #expect(errorStatus(parse("GET /\r\n\r\n")) == 400)
+    #expect(errorStatus(parse("GET / HTTP/1.1\r\nNoColon\r\n\r\n")) == 400)
+    #expect(errorStatus(parse("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n")) == 400)
+    #expect(errorStatus(parse("GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n")) == 400)
+    #expect(errorStatus(parse("GET / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n")) == 400)
+    #expect(errorStatus(parse("GET / HTTP/2.0\r\n\r\n")) == 505)
+    #expect(errorStatus(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")) == 400)
+}
+
+@Test func announcesExpectContinueOnceBeforeTheBody() {
+    let events = parse("POST / HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n")
+    #expect(events.count == 1)
+    if case .expectsContinue = events[0] {} else { Issue.record("expected expectsContinue, got \(events)") }
+}
+
+@Test func workerMessagesRoundTripAcrossFragments() {
+    let payload = (0..<200_000).map { UInt8(truncatingIfNeeded: $0) }
+    let message = WorkerMessage(kind: .result, callNumber: 42, payload: payload)
+    let datagrams = message.datagrams()
+    #expect(datagrams.count == 4)
+    var assembler = MessageAssembler()
+    var outcome: MessageAssembler.Outcome = .incomplete
+    for datagram in datagrams { outcome = datagram.withUnsafeBytes { assembler.add($0) } }
+    #expect(outcome == .message(message))
+}
+
+@Test func callRequestRoundTrips() {
+    let request = CallRequest(tableSlot: 7, tool: "echo", input: Array("{\"message\":\"hi\"}".utf8))
+    #expect(CallRequest(decoding: request.encoded()) == request)
+    #expect(CallRequest(decoding: [1, 2]) == nil)
+}
