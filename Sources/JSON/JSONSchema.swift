@@ -324,7 +324,8 @@ extension JSONValue {
             ("number", .int), ("number", .double), ("integer", .int):
             return true
         case ("integer", .double(let double)):
-            return double.isFinite && double.rounded(.towardZero) == double
+            // Every finite double of magnitude 2^52 or more is an integer, even beyond Int64.
+            return exactInt64(double) != nil || (double.isFinite && double.magnitude >= 4_503_599_627_370_496.0)
         default:
             return false
         }
@@ -373,8 +374,10 @@ private func compare(_ integer: Int64, _ double: Double) -> Int? {
     // Doubles outside [-2^63, 2^63) lie beyond every Int64.
     if double >= 9_223_372_036_854_775_808.0 { return -1 }
     if double < -9_223_372_036_854_775_808.0 { return 1 }
-    let floor = double.rounded(.down)
-    let whole = Int64(floor)
-    if integer != whole { return integer < whole ? -1 : 1 }
-    return floor == double ? 0 : -1
+    // In range, conversion truncates toward zero exactly (no libm call, unlike `rounded`); when the
+    // integer equals the truncated part, the sign of the fraction decides.
+    let truncated = Int64(double)
+    if integer != truncated { return integer < truncated ? -1 : 1 }
+    let fraction = double - Double(truncated)
+    return fraction == 0 ? 0 : (fraction > 0 ? -1 : 1)
 }

@@ -50,7 +50,7 @@ public enum JSONValue: Equatable, Sendable {
         case .int(let int):
             return int
         case .double(let double):
-            return Int64(exactly: double)
+            return exactInt64(double)
         default:
             return nil
         }
@@ -84,6 +84,17 @@ public enum JSONValue: Equatable, Sendable {
         if case .null = self { return true }
         return false
     }
+}
+
+/// `double` as an Int64 when it is integral and in range, else nil.
+///
+/// Written with a truncating conversion instead of `Int64(exactly:)` or `rounded()`, which compile to
+/// calls into libm on baseline x86-64; the module must link into executables that do not load libm.
+func exactInt64(_ double: Double) -> Int64? {
+    // [-2^63, 2^63): the doubles whose truncation fits in Int64. NaN fails both comparisons.
+    guard double >= -9_223_372_036_854_775_808.0, double < 9_223_372_036_854_775_808.0 else { return nil }
+    let truncated = Int64(double)
+    return Double(truncated) == double ? truncated : nil
 }
 
 extension JSONValue: CustomStringConvertible {

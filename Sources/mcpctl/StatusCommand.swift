@@ -100,7 +100,8 @@ enum StatusCommand: Subcommand {
     }
 
     private static func deadline(_ call: CallRecord, now: Int64) -> String {
-        guard call.deadlineAtMs != 0 else { return "-" }
+        // An ended call has no deadline left to meet.
+        guard call.deadlineAtMs != 0, call.state.isInFlight else { return "-" }
         let remaining = call.deadlineAtMs - now
         return remaining >= 0 ? "in " + Format.duration(ms: remaining) : "overdue " + Format.duration(ms: -remaining)
     }

@@ -26,6 +26,7 @@ struct JSONSchemaTests {
     @Test func typeIntegerAcceptsIntegralDoubles() {
         #expect(violation(3, ["type": "integer"]) == nil)
         #expect(violation(3.0, ["type": "integer"]) == nil)
+        #expect(violation(1e20, ["type": "integer"]) == nil)
         #expect(violation(3.5, ["type": "integer"]) == "input: expected integer, got number")
         #expect(violation("3", ["type": "integer"]) == "input: expected integer, got string")
     }
@@ -195,6 +196,9 @@ struct JSONSchemaTests {
     @Test func boundsCompareIntegersAndDoublesExactly() {
         #expect(violation(0, ["minimum": 0.5]) == "input: must be >= 0.5")
         #expect(violation(1, ["minimum": 0.5]) == nil)
+        #expect(violation(-3, ["maximum": -2.5]) == nil)
+        #expect(violation(-2, ["maximum": -2.5]) == "input: must be at most -2.5")
+        #expect(violation(-2.5, ["minimum": -2]) == "input: must be >= -2")
         // 2^63 - 1 is below the double 2^63, which Double(Int64.max) would round it to.
         #expect(violation(.int(.max), ["exclusiveMaximum": 9_223_372_036_854_775_808.0]) == nil)
         #expect(violation(.int(.min), ["minimum": -9_223_372_036_854_775_808.0]) == nil)

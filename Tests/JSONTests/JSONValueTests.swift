@@ -28,6 +28,9 @@ struct JSONValueTests {
         #expect(JSONValue.double(3.0).intValue == 3)
         #expect(JSONValue.double(3.5).intValue == nil)
         #expect(JSONValue.double(1e20).intValue == nil)
+        #expect(JSONValue.double(-9_223_372_036_854_775_808.0).intValue == .min)
+        #expect(JSONValue.double(9_223_372_036_854_775_808.0).intValue == nil)
+        #expect(JSONValue.double(-2.0).intValue == -2)
         #expect(JSONValue.double(.nan).intValue == nil)
     }
 
