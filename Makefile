@@ -71,12 +71,7 @@ unit-test: toolchain
 
 # The integration tests run the real debug binaries found through MCPD_BIN_DIR.
 integration-test:
-	@if find $(INTEGRATION_DIR) \( -name 'test_*.py' -o -name '*_test.py' \) 2>/dev/null | grep -q .; then \
-		echo "MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS)"; \
-		MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS); \
-	else \
-		echo "WARNING: no integration tests in $(INTEGRATION_DIR) yet"; \
-	fi
+	MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS)
 
 bench: deps build ## compare mcpd with nginx under wrk (bench/run.sh; writes bench/RESULTS.md)
 	bash bench/run.sh

@@ -96,7 +96,7 @@ extension CallTable {
     }
 
     /// A consistent copy of a call record, or nil when the slot is free or out of range, or when no
-    /// consistent copy could be taken (a writer died inside the record).
+    /// consistent copy could be taken within `readPatienceMs` (a writer died inside the record).
     public func readCall(slot: Int) -> CallRecord? {
         guard (0..<callSlotCount).contains(slot) else { return nil }
         let record = callSlot(slot)

@@ -43,7 +43,7 @@
 //     0  u64 sequence, a seqlock: odd while a writer is inside the record. Writers enter by a CAS from
 //            an even value to the next odd one (so two writers never interleave) and leave by storing
 //            the next even value. Readers copy the record and keep it only if the sequence was even and
-//            unchanged across the copy.
+//            unchanged across the copy; a record still busy after 250 ms has lost its writer.
 //     8  u32 state (CallState)                12  u32 cancel requested (0 or 1)
 //    16  u32 worker pid (0 = none)             20  u32 worker slot (0xFFFFFFFF = none)
 //    24  u64 started at, wall-clock ms         32  u64 deadline at, wall-clock ms

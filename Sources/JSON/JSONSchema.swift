@@ -162,6 +162,8 @@ struct SchemaValidator {
                 return fail("must be at most \(counted(maxLength, "character"))")
             }
         }
+        // Compiled on each check: Regex is not Sendable, so a shared cache would need a lock and an
+        // unchecked conformance, and tool schemas rarely carry patterns.
         if case .string(let pattern)? = keywords["pattern"], let regex = try? Regex(pattern) {
             // JSON Schema patterns are ECMA-262 expressions, which match code points, not graphemes.
             if string.firstMatch(of: regex.matchingSemantics(.unicodeScalar)) == nil {

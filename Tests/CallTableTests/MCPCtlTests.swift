@@ -146,6 +146,21 @@ struct MCPCtlTests {
         #expect(mcpctl("--table", populated.path, "status", "--json").stdout.contains("\"alive\":false"))
     }
 
+    @Test func anExitedButUnreapedSupervisorIsNotRunning() throws {
+        let populated = try PopulatedTable(in: directory)
+        let zombie = try Process.spawn(path: "/bin/true", arguments: [], environment: [], keepDescriptors: [])
+        defer { _ = Process.wait(zombie) }
+        let deadline = Clock.monotonicMillis() + 5_000
+        while !readBytes("/proc/\(zombie)/stat").contains(where: { $0 == UInt8(ascii: "Z") }) && Clock.monotonicMillis() < deadline {
+            Clock.sleep(millis: 5)
+        }
+        #expect(Process.isAlive(zombie), "kill(pid, 0) still succeeds on a zombie")
+        poke(populated.path, offset: 72, zombie)
+        let result = mcpctl("--table", populated.path, "health")
+        #expect(result.status == 1)
+        #expect(result.stdout == "unhealthy: supervisor \(zombie) is not running\n")
+    }
+
     @Test func unhealthyWhenTheSupervisorHeartbeatIsStale() throws {
         let populated = try PopulatedTable(in: directory)
         poke(populated.path, offset: 88, Clock.wallMillis() - 12_000)
