@@ -32,7 +32,8 @@ def test_cancelled_cooperative_worker_is_kept(mcpd_factory):
     pid = m.wait_status(call_id, "running", timeout=3)["worker_pid"]
     assert m.cancel(call_id).status == 200
     time.sleep(1.5)
-    assert {k.pid for k in m.worker_children()} == {pid}
+    assert m.readyz().json()["workers"]["total"] == 1, "the pool outgrew --workers-max 1 after a cancel"
+    assert {k.pid for k in m.worker_children()} == {pid}, "the cancelled, cooperative worker was replaced"
     nxt = m.start_call("countdown", {"seconds": 1})
     assert m.wait_status(nxt, "running", timeout=3)["worker_pid"] == pid
     assert m.stream(nxt, timeout=10)[-1].data["text"] == "done"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BIN_DIR, MCPD, HttpConnection, free_port
+from conftest import BIN_DIR, MCPD, HttpConnection, free_port, wait_until
 
 
 class NotifyListener:
@@ -68,6 +68,13 @@ def notify(tmp_path):
 ACTIVATE = shutil.which("systemd-socket-activate")
 
 
+def connect_or_none(port):
+    try:
+        return HttpConnection("127.0.0.1", port, timeout=15)
+    except ConnectionRefusedError:
+        return None
+
+
 @pytest.mark.skipif(ACTIVATE is None, reason="systemd-socket-activate not installed")
 def test_socket_activation_with_ready_and_stopping(mcpd_factory, notify):
     port, ignored = free_port(), free_port()
@@ -75,7 +82,8 @@ def test_socket_activation_with_ready_and_stopping(mcpd_factory, notify):
                      wrapper=[ACTIVATE, "-l", f"127.0.0.1:{port}", "-E", f"NOTIFY_SOCKET={notify.path}"],
                      port=port, default_listen=False, wait=False)
     # systemd-socket-activate listens itself and execs mcpd on the first connection attempt.
-    with HttpConnection("127.0.0.1", port, timeout=15) as first:
+    first = wait_until(lambda: connect_or_none(port), 5, message="systemd-socket-activate to listen")
+    with first:
         first.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         r = first.read_response(timeout=15)
         assert r.status == 200 and r.json() == {"status": "ok"}, r
