@@ -74,7 +74,7 @@ final class CallRecord {
         encoded.append(contentsOf: data)
         encoded.append(contentsOf: "\n\n".utf8)
         events.append(encoded)
-        for stream in streams { stream.send(encoded) }
+        for stream in streams where stream.lastEventId < events.count { stream.send(encoded) }
     }
 
     private func append(name: String, data: String) { append(name: name, data: Array(data.utf8)) }
@@ -112,12 +112,15 @@ final class CallRecord {
 /// One open GET /mcp/stream response.
 final class EventStream {
     let connection: HTTPConnection
+    /// The client's Last-Event-ID: events up to it are neither replayed nor sent live.
+    let lastEventId: Int
     let openedAtMs: Int64
     var lastSentAtMs: Int64
     var isOpen = true
 
-    init(connection: HTTPConnection) {
+    init(connection: HTTPConnection, lastEventId: Int) {
         self.connection = connection
+        self.lastEventId = lastEventId
         self.openedAtMs = Clock.monotonicMillis()
         self.lastSentAtMs = openedAtMs
     }

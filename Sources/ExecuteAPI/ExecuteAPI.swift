@@ -175,7 +175,7 @@ public final class ExecuteAPI: HTTPHandler {
         connection.beginStream(status: 200, headers: [("Content-Type", "text/event-stream"),
                                                       ("Cache-Control", "no-cache"),
                                                       ("X-Accel-Buffering", "no")])
-        let stream = EventStream(connection: connection)
+        let stream = EventStream(connection: connection, lastEventId: lastEventId)
         stream.send(call.replay(after: lastEventId))
         if call.status.hasEnded {
             stream.finish()

@@ -19,6 +19,8 @@ public final class HTTPConnection: EventHandler {
     private var outputOffset = 0
     private var awaitingResponse = false
     private var keepAliveAfterResponse = true
+    /// A HEAD request is answered with the head a GET would get, and no body.
+    private var answeringHead = false
     private var closeWhenFlushed = false
     private var processing = false
     private var writeInterest = false
@@ -98,6 +100,7 @@ public final class HTTPConnection: EventHandler {
                 requestStartedMs = parser.isMidRequest ? Clock.monotonicMillis() : 0
                 awaitingResponse = true
                 keepAliveAfterResponse = request.keepAlive && !server.isDraining
+                answeringHead = request.method == "HEAD"
                 server.handler.handle(request, on: self)
             case .expectsContinue:
                 queue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
@@ -134,7 +137,7 @@ public final class HTTPConnection: EventHandler {
         guard isOpen, awaitingResponse, !isStreaming else { return }
         HTTPResponseHead.append(status: status, headers: headers, contentLength: body.count,
                                 close: !keepAliveAfterResponse, to: &output)
-        output.append(contentsOf: body)
+        if !answeringHead { output.append(contentsOf: body) }
         completeResponse()
     }
 

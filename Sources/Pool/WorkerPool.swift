@@ -366,11 +366,12 @@ public final class WorkerPool {
         let counts = self.counts
         let wanted = counts.busy + max(configuration.spareWorkers, counts.queued)
         let target = min(configuration.maxWorkers, max(configuration.minWorkers, wanted))
-        // Stopping workers still count until reaped, so that a stuck one cannot grow the pool past max.
+        // Stopping workers (cancelling, retiring, killed) still count until reaped: the number of
+        // worker processes never exceeds --workers-max, even while one finishes a cancelled call.
         var present = counts.starting + counts.idle + counts.busy
         let ceiling = configuration.maxWorkers - counts.stopping
         let now = Clock.monotonicMillis()
-        while present < target && present < max(ceiling, configuration.minWorkers) && now >= nextSpawnAllowedMs {
+        while present < target && present < ceiling && now >= nextSpawnAllowedMs {
             spawnWorker()
             present += 1
         }

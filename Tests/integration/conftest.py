@@ -178,7 +178,7 @@ def build_request(method: str, path: str, headers=None, body: bytes | None = Non
 
 
 def json_body(obj) -> bytes:
-    return json.dumps(obj).encode("utf-8")
+    return json.dumps(obj, ensure_ascii=False).encode("utf-8")
 
 
 class HttpConnection:
@@ -362,6 +362,7 @@ class SSEStream:
         self.conn = conn
         self.head = head
         self.text = ""
+        self.raw = ""               # everything the stream carried, for byte-exact checks
         self.ended = False          # terminating chunk seen
         self.comments: list[str] = []
         self.events: list[Event] = []
@@ -377,6 +378,7 @@ class SSEStream:
                 self.ended = True
                 return False
             self.text += chunk.decode("utf-8")
+            self.raw += chunk.decode("utf-8")
             return True
         try:
             self.conn._recv_more(deadline)
@@ -384,6 +386,7 @@ class SSEStream:
             self.ended = True
             return False
         self.text += bytes(self.conn.buf).decode("utf-8")
+        self.raw += bytes(self.conn.buf).decode("utf-8")
         self.conn.buf.clear()
         return True
 

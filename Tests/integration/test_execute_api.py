@@ -1,12 +1,13 @@
 """The seed-000 execute/stream API: auth, manifest, execute, stream, call status, validation and
 idempotent request_id, against a real mcpd and its workers."""
 
+import re
 import time
 import uuid
 
 import pytest
 
-from conftest import (ALPHA, BETA, UUID4, SSEStream, assert_error, assert_well_formed, build_request,
+from conftest import (ALPHA, BETA, UUID4, assert_error, assert_well_formed,
                       json_body, now_ms)
 
 RANDOM_ID = "6f1c1d34-2b7e-4c55-9a1e-3f0b2d4c5e6a"
@@ -122,16 +123,29 @@ def test_stream_response_headers_and_keep_alive_after_end(mcpd):
 
 
 def test_countdown_streams_partials_then_done(mcpd):
+    started = time.monotonic()
     call_id = mcpd.start_call("countdown", {"seconds": 2})
     with mcpd.conn() as c:
         head, sse = c.open_stream(call_id)
         assert head.status == 200
         events = sse.read_until_terminal(10)
     assert_well_formed(events)
+    assert events[0].received_at - started < 0.6, "the first partial comes immediately"
     assert [(e.event, e.data["text"]) for e in events] == [
         ("partial", "2"), ("partial", "1"), ("final", "done")]
     gap = events[1].received_at - events[0].received_at
     assert 0.7 <= gap <= 1.6, f"partials should be about a second apart, were {gap:.2f}s"
+
+
+def test_sse_wire_format_is_exact(mcpd):
+    """`id: <n>\nevent: <name>\ndata: <json>\n\n`, one JSON line per event."""
+    call_id = mcpd.start_call("countdown", {"seconds": 1})
+    with mcpd.conn() as c:
+        _, sse = c.open_stream(call_id)
+        sse.read_until_terminal(10)
+    raw = re.sub(r"(?m)^: keep-alive\n\n", "", sse.raw)
+    assert re.fullmatch(r'id: 1\nevent: partial\ndata: \{[^\n]*\}\n\n'
+                        r'id: 2\nevent: final\ndata: \{[^\n]*\}\n\n', raw), repr(sse.raw)
 
 
 def test_countdown_zero_finishes_without_partials(mcpd):
@@ -304,6 +318,23 @@ def test_non_object_body_gives_422(mcpd, payload):
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_wrong_field_types_name_the_field(mcpd, payload, field):
     assert_error(post_execute_raw(mcpd, json_body(payload)), 422, "VALIDATION_ERROR", field=field)
+
+
+@pytest.mark.parametrize("tool", ["echo", "countdown"])
+def test_validation_follows_the_advertised_schema(mcpd, tool):
+    """Input is checked against the input_schema the manifest advertises."""
+    schema = {t["name"]: t for t in mcpd.get("/mcp/manifest").json()["tools"]}[tool]["input_schema"]
+    valid = {"echo": {"message": "ok"}, "countdown": {"seconds": 0}}[tool]
+    for name in schema.get("required", []):
+        partial = {k: v for k, v in valid.items() if k != name}
+        assert_error(mcpd.execute(tool, partial), 422, "VALIDATION_ERROR", field=f"input.{name}")
+    if schema.get("required"):
+        # input defaults to {} when omitted, which then lacks the required fields
+        assert_error(mcpd.execute(tool, None), 422, "VALIDATION_ERROR",
+                     field=f"input.{schema['required'][0]}")
+    if schema.get("additionalProperties") is False:
+        assert_error(mcpd.execute(tool, dict(valid, extra=1)), 422, "VALIDATION_ERROR", field="input.extra")
+    assert mcpd.run(tool, valid)[-1].event == "final"
 
 
 def test_countdown_bounds_are_inclusive(mcpd):

@@ -10,8 +10,7 @@ import time
 
 import pytest
 
-from conftest import (ALPHA, ConnectionClosed, HttpConnection, assert_error, build_request,
-                      json_body)
+from conftest import ALPHA, HttpConnection, SSEStream, assert_error, build_request, json_body
 
 
 def expect_http_error_and_close(conn: HttpConnection, status: int, code: str, timeout=10.0):
@@ -87,6 +86,14 @@ def test_connection_close_request_is_honoured(mcpd):
         assert c.wait_closed(3.0)
 
 
+def test_http_1_0_request_gets_an_answer_and_a_close(mcpd):
+    with mcpd.conn() as c:
+        c.send(b"GET /healthz HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 200 and r.json() == {"status": "ok"}
+        assert c.wait_closed(3.0)
+
+
 def test_pipelined_requests_answered_in_order(mcpd):
     with mcpd.conn() as c:
         c.send(build_request("GET", "/mcp/manifest", None, None, ALPHA)
@@ -98,6 +105,14 @@ def test_pipelined_requests_answered_in_order(mcpd):
         assert_error(r3, 404, "NOT_FOUND")
         events = mcpd.stream(r2.json()["call_id"])
         assert events[-1].data == {"type": "final", "text": "pipelined"}
+
+
+def test_pipelined_request_after_a_malformed_one_is_not_served(mcpd):
+    with mcpd.conn() as c:
+        c.send(build_request("GET", "/healthz") + b"GARBAGE\r\n\r\n" + build_request("GET", "/readyz"))
+        r = c.read_response()
+        assert r.status == 200 and r.json() == {"status": "ok"}
+        expect_http_error_and_close(c, 400, "BAD_REQUEST")
 
 
 def test_pipelined_executes_keep_their_order(mcpd):
@@ -117,7 +132,6 @@ def test_pipelined_request_behind_a_stream_waits_for_it(mcpd):
         head = c.read_head()
         assert head.status == 200
         assert (head.header("content-type") or "").startswith("text/event-stream")
-        from conftest import SSEStream
         events = SSEStream(c, head).read_until_terminal(10)
         assert [e.event for e in events] == ["partial", "final"]
         r = c.read_response()
@@ -140,6 +154,21 @@ def test_chunked_request_body(mcpd):
         # connection still usable after a chunked body
         assert c.request("GET", "/healthz").status == 200
     assert mcpd.stream(call_id)[-1].data["text"] == "chunked body with hex sizes " + "x" * 40
+
+
+def test_chunk_extensions_and_trailers_are_accepted(mcpd):
+    body = json_body({"tool": "echo", "input": {"message": "ext"}})
+    raw = (f"{len(body[:10]):x};name=value\r\n".encode() + body[:10] + b"\r\n"
+           + f"{len(body[10:]):X}\r\n".encode() + body[10:] + b"\r\n"
+           + b"0\r\nX-Trailer: yes\r\n\r\n")
+    with mcpd.conn() as c:
+        c.send(build_request("POST", "/mcp/execute",
+                             {"Content-Type": "application/json", "Transfer-Encoding": "chunked"},
+                             None, ALPHA) + raw)
+        r = c.read_response()
+        assert r.status == 200, r
+        assert c.request("GET", "/healthz").status == 200
+    assert mcpd.stream(r.json()["call_id"])[-1].data["text"] == "ext"
 
 
 def test_body_split_across_writes(mcpd):
@@ -170,10 +199,22 @@ def test_expect_100_continue(mcpd):
     assert mcpd.stream(call_id)[-1].data["text"] == "after continue"
 
 
-def test_large_payload_within_the_body_limit_passes(mcpd):
-    message = ("0123456789abcdef" * 65536)  # 1 MiB
-    events = mcpd.run("echo", {"message": message}, timeout=30)
-    assert events[-1].event == "final"
+def test_payload_of_exactly_the_default_body_limit_passes(mcpd):
+    """Payloads up to the body limit (default 4 MiB) pass through the worker and back."""
+    filler = 'quote " backslash \\ unicode é ✓ ' + "0123456789abcdef" * 64
+    empty = len(json_body({"tool": "echo", "input": {"message": ""}}))
+    unit = len(json_body(filler)) - 2
+    message = filler * ((4194304 - empty) // unit)
+    body = json_body({"tool": "echo", "input": {"message": message}})
+    message += "x" * (4194304 - len(body))
+    body = json_body({"tool": "echo", "input": {"message": message}})
+    assert len(body) == 4194304
+    with mcpd.conn(timeout=30) as c:
+        r = c.request("POST", "/mcp/execute", headers={"Content-Type": "application/json"},
+                      body=body, token=ALPHA, timeout=30)
+        assert r.status == 200, r
+    events = mcpd.stream(r.json()["call_id"], timeout=60)
+    assert events[-1].event == "final", events[-1].raw_data[:300]
     assert events[-1].data["text"] == message
 
 
@@ -214,6 +255,15 @@ def test_body_at_the_limit_passes(small_body_mcpd):
                       body=body, token=ALPHA)
         assert r.status == 200, r
     assert m.stream(r.json()["call_id"])[-1].data["text"] == message
+
+
+def test_body_one_byte_over_the_limit_gives_413(small_body_mcpd):
+    prefix = json_body({"tool": "echo", "input": {"message": ""}})
+    body = json_body({"tool": "echo", "input": {"message": "m" * (1025 - len(prefix))}})
+    assert len(body) == 1025
+    with small_body_mcpd.conn() as c:
+        c.send(build_request("POST", "/mcp/execute", {"Content-Type": "application/json"}, body, ALPHA))
+        expect_http_error_and_close(c, 413, "PAYLOAD_TOO_LARGE")
 
 
 def test_content_length_over_max_body_gives_413(small_body_mcpd):

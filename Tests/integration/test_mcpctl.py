@@ -251,6 +251,11 @@ def test_call_table_layout_and_contents(mcpd_factory):
 
     for i in range(2):
         assert m.run("echo", {"message": f"m{i}"})[-1].event == "final"
+    (idle,) = read_worker_slots(path, read_header(path)).values()
+    assert idle["state"] == 2 and idle["currentCallSlot"] == 0xFFFFFFFF, idle
+    time.sleep(1.2)
+    (idle_later,) = read_worker_slots(path, read_header(path)).values()
+    assert idle_later["heartbeatMs"] > idle["heartbeatMs"], "an idle worker stopped stamping its heartbeat"
     call_id = m.start_call("countdown", {"seconds": 30})
     pid = m.wait_status(call_id, "running", timeout=3)["worker_pid"]
 

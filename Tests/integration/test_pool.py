@@ -3,6 +3,7 @@ a worker killed with SIGKILL, per-call deadlines. Worker pids come from mcpctl (
 from GET /mcp/calls; liveness and zombies from /proc."""
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
@@ -88,7 +89,7 @@ def test_queue_full_answers_503_overloaded_with_retry_after(mcpd_factory):
     m = mcpd_factory("--workers-min", "1", "--workers-max", "1", "--queue-max", "2")
     running = m.start_call("countdown", {"seconds": 30})
     m.wait_status(running, "running", timeout=3)
-    queued = [m.start_call("countdown", {"seconds": 30}) for _ in range(2)]
+    queued = [m.start_call("countdown", {"seconds": 30}, request_id=f"q{i}") for i in range(2)]
     for q in queued:
         assert m.call(q)["status"] == "pending"
         assert m.call(q)["worker_pid"] is None
@@ -97,6 +98,9 @@ def test_queue_full_answers_503_overloaded_with_retry_after(mcpd_factory):
     r = m.execute("countdown", {"seconds": 1})
     assert_error(r, 503, "OVERLOADED")
     assert r.header("retry-after") == "1", r
+    # A retry of a queued call's request_id is that call, not a new one: no 503.
+    again = m.execute("countdown", {"seconds": 30}, request_id="q1")
+    assert again.status == 200 and again.json() == {"call_id": queued[1], "status": "pending"}, again
     # Overload is not an HTTP-level error: the connection is not closed on it.
     with m.conn() as c:
         r = c.request("POST", "/mcp/execute", headers={"Content-Type": "application/json"},
@@ -242,6 +246,41 @@ def test_call_deadline_accepts_fractions(mcpd_factory):
     events = m.run("countdown", {"seconds": 3}, timeout=10)
     assert events[-1].event == "error" and events[-1].data["error"]["kind"] == "deadline_exceeded"
     assert time.monotonic() - started < 2.5
+
+
+def test_no_live_worker_makes_readyz_unavailable_and_respawns_back_off(mcpd_factory, tmp_path):
+    worker = tmp_path / "bin" / "mcp-worker"
+    worker.parent.mkdir()
+    shutil.copy2(WORKER, worker)
+    m = mcpd_factory("--workers-min", "1", "--workers-max", "1", "--worker-path", worker)
+    pid = next(iter(wait_pool_size(m, 1)))
+    # From now on every spawn fails: the worker executable is replaced by one that exits at once.
+    broken = tmp_path / "bin" / "broken"
+    broken.write_text("#!/bin/sh\nexit 3\n")
+    broken.chmod(0o755)
+    os.replace(broken, worker)
+    os.kill(pid, signal.SIGKILL)
+
+    def unavailable():
+        r = m.readyz()
+        return r.status == 503 and r
+    r = wait_until(unavailable, 5, message="readyz 503 with no live worker")
+    body = r.json()
+    assert body["status"] == "unavailable" and isinstance(body.get("reason"), str), body
+    rc, out, err = m.mcpctl("health")
+    assert rc == 1 and out.startswith("unhealthy"), out + err
+    spawned_before = m.ctl_status()["counters"]["workers_spawned"]
+    time.sleep(2.5)
+    spawned = m.ctl_status()["counters"]["workers_spawned"] - spawned_before
+    assert spawned <= 15, f"{spawned} spawns in 2.5 s: a worker that cannot start needs a backoff"
+    m.wait_no_zombies()
+    # A working executable again: the pool refills and serves.
+    fixed = tmp_path / "bin" / "fixed"
+    shutil.copy2(WORKER, fixed)
+    os.replace(fixed, worker)
+    wait_until(lambda: m.readyz().status == 200, 10, interval=0.1, message="the pool to recover")
+    assert m.run("echo", {"message": "back"})[-1].data["text"] == "back"
+    m.wait_no_zombies()
 
 
 def test_worker_is_linked_with_static_swift_stdlib():
