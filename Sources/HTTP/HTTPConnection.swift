@@ -23,6 +23,9 @@ public final class HTTPConnection: EventHandler {
     private var answeringHead = false
     private var closeWhenFlushed = false
     private var processing = false
+    /// Output produced while handling requests is sent once, when the batch is handled: one
+    /// send(2) for a response (or for several pipelined ones) instead of one per piece.
+    private var flushPending = false
     private var writeInterest = false
     private var readPaused = false
     public private(set) var isOpen = true
@@ -93,7 +96,10 @@ public final class HTTPConnection: EventHandler {
     func processRequests() {
         guard !processing else { return }
         processing = true
-        defer { processing = false }
+        defer {
+            processing = false
+            if flushPending { flushPending = false; flush() }
+        }
         while isOpen && !awaitingResponse && !closeWhenFlushed {
             switch parser.nextEvent() {
             case .request(let request):
@@ -147,7 +153,7 @@ public final class HTTPConnection: EventHandler {
         isStreaming = true
         HTTPResponseHead.append(status: status, headers: headers, contentLength: nil,
                                 close: !keepAliveAfterResponse, to: &output)
-        flush()
+        flushSoon()
     }
 
     /// Sends one chunk of a streamed response.
@@ -157,7 +163,7 @@ public final class HTTPConnection: EventHandler {
         output.append(13); output.append(10)
         output.append(contentsOf: bytes)
         output.append(13); output.append(10)
-        flush()
+        flushSoon()
     }
 
     /// Ends a streamed response; the connection then serves the next pipelined request.
@@ -174,7 +180,7 @@ public final class HTTPConnection: EventHandler {
     private func completeResponse() {
         awaitingResponse = false
         if !keepAliveAfterResponse { closeWhenFlushed = true }
-        flush()
+        flushSoon()
         // A response given later than its request (from a worker event) resumes the pipeline;
         // one given from inside `handle` is picked up by the loop in processRequests.
         if isOpen && !processing && !closeWhenFlushed {
@@ -183,6 +189,11 @@ public final class HTTPConnection: EventHandler {
     }
 
     private func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
+
+    /// Flushes now, or at the end of the batch when called from inside a request handler.
+    private func flushSoon() {
+        if processing { flushPending = true } else { flush() }
+    }
 
     private func flush() {
         guard isOpen else { return }
