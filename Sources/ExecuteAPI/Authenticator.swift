@@ -20,10 +20,17 @@ public struct Authenticator: Sendable {
 
     public func authenticate(authorization: String?) -> Outcome {
         guard let authorization else { return .missing }
-        let parts = authorization.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return .malformed }
-        let presented = Array(parts[1].trimmingSpaces.utf8)
-        guard !presented.isEmpty else { return .malformed }
+        // "Bearer" (any case), one or more spaces, the token; read as bytes, once per request.
+        var bytes = Array(authorization.utf8)[...]
+        let scheme = Array("bearer".utf8)
+        guard bytes.count > scheme.count,
+              zip(bytes.prefix(scheme.count), scheme).allSatisfy({ ($0 | 0x20) == $1 }),
+              bytes[bytes.startIndex + scheme.count] == 32 else { return .malformed }
+        bytes = bytes.dropFirst(scheme.count)
+        while let first = bytes.first, first == 32 || first == 9 { bytes = bytes.dropFirst() }
+        while let last = bytes.last, last == 32 || last == 9 { bytes = bytes.dropLast() }
+        guard !bytes.isEmpty, !bytes.contains(32) else { return .malformed }
+        let presented = Array(bytes)
         var match: String? = nil
         // Every credential is compared, whatever matched, so timing says nothing about which.
         for credential in credentials where constantTimeEqual(credential.bytes, presented) {

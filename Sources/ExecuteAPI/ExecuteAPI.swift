@@ -45,45 +45,68 @@ public final class ExecuteAPI: HTTPHandler {
 
     // MARK: routing
 
-    public func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
-        let path = request.path
-        let segments = path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()
-        switch (segments.first ?? "", segments.count) {
-        case ("healthz", 1):
-            guard allow(request, ["GET", "HEAD"], connection) else { return }
-            connection.respondJSON(200, ["status": "ok"])
-        case ("readyz", 1):
-            guard allow(request, ["GET", "HEAD"], connection) else { return }
-            readiness(connection)
-        case ("mcp", _):
-            routeMCP(request, Array(segments.dropFirst()), connection)
-        default:
-            connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for \(path)"))
+    private enum Route {
+        case healthz, readyz, manifest, execute, cancelAll
+        case stream(String), cancel(String), status(String)
+
+        /// Matches a path by byte comparison; a call id is whatever follows the prefix, if non-empty
+        /// and without a further '/'.
+        init?(_ path: Substring) {
+            switch path {
+            case "/healthz": self = .healthz
+            case "/readyz": self = .readyz
+            case "/mcp/manifest": self = .manifest
+            case "/mcp/execute": self = .execute
+            case "/mcp/cancel_all": self = .cancelAll
+            default:
+                if let id = Route.callId(path, after: "/mcp/stream/") { self = .stream(id) }
+                else if let id = Route.callId(path, after: "/mcp/cancel/") { self = .cancel(id) }
+                else if let id = Route.callId(path, after: "/mcp/calls/") { self = .status(id) }
+                else { return nil }
+            }
+        }
+
+        private static func callId(_ path: Substring, after prefix: String) -> String? {
+            guard path.utf8.starts(with: prefix.utf8) else { return nil }
+            let id = path.utf8.dropFirst(prefix.utf8.count)
+            guard !id.isEmpty, !id.contains(UInt8(ascii: "/")) else { return nil }
+            return String(Substring(id))
+        }
+
+        var methods: [String] {
+            switch self {
+            case .healthz, .readyz: return ["GET", "HEAD"]
+            case .manifest, .stream, .status: return ["GET"]
+            case .execute, .cancelAll, .cancel: return ["POST"]
+            }
         }
     }
 
-    private func routeMCP(_ request: HTTPRequest, _ rest: [Substring], _ connection: HTTPConnection) {
-        let route: (methods: [String], action: (String) -> Void)
-        switch (rest.first ?? "", rest.count) {
-        case ("manifest", 1): route = (["GET"], { _ in self.manifest(connection) })
-        case ("execute", 1): route = (["POST"], { owner in self.execute(request, owner, connection) })
-        case ("cancel_all", 1): route = (["POST"], { owner in self.cancelAll(owner, connection) })
-        case ("stream", 2) where !rest[1].isEmpty:
-            route = (["GET"], { owner in self.stream(String(rest[1]), request, owner, connection) })
-        case ("cancel", 2) where !rest[1].isEmpty:
-            route = (["POST"], { owner in self.cancel(String(rest[1]), owner, connection) })
-        case ("calls", 2) where !rest[1].isEmpty:
-            route = (["GET"], { owner in self.status(String(rest[1]), owner, connection) })
-        default:
-            connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for \(request.path)"))
-            return
+    public func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
+        guard let route = Route(request.path) else {
+            return connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for \(request.path)"))
         }
         guard allow(request, route.methods, connection) else { return }
+        switch route {
+        case .healthz: return connection.respondJSON(200, ["status": "ok"])
+        case .readyz: return readiness(connection)
+        default: break
+        }
+        let owner: String
         switch configuration.authenticator.authenticate(authorization: request.header("authorization")) {
-        case .owner(let owner): route.action(owner)
-        case .missing: connection.respondError(.authentication("missing Authorization: Bearer header"))
-        case .malformed: connection.respondError(.authentication("malformed Authorization header; expected 'Bearer <token>'"))
-        case .unknown: connection.respondError(.authorization)
+        case .owner(let name): owner = name
+        case .missing: return connection.respondError(.authentication("missing Authorization: Bearer header"))
+        case .malformed: return connection.respondError(.authentication("malformed Authorization header; expected 'Bearer <token>'"))
+        case .unknown: return connection.respondError(.authorization)
+        }
+        switch route {
+        case .manifest: manifest(connection)
+        case .execute: execute(request, owner, connection)
+        case .cancelAll: cancelAll(owner, connection)
+        case .stream(let id): stream(id, request, owner, connection)
+        case .cancel(let id): cancel(id, owner, connection)
+        case .status(let id): status(id, owner, connection)
+        case .healthz, .readyz: break
         }
     }
 

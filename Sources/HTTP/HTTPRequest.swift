@@ -25,7 +25,8 @@ public struct HTTPRequest: Sendable {
 
     /// The target's path, without the query string.
     public var path: Substring {
-        if let mark = target.firstIndex(of: "?") { return target[..<mark] }
+        // Scanning UTF-8 bytes: Character iteration costs ~10x more on this per-request path.
+        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<mark] }
         return target[...]
     }
 

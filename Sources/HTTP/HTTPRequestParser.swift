@@ -177,7 +177,7 @@ public struct HTTPRequestParser {
     private enum Framing { case none, length(Int), chunked }
 
     private func bodyFraming(of request: HTTPRequest) -> Result<Framing, HTTPError> {
-        var lengths: [String] = []
+        var lengths: [Substring] = []
         var codings: [String] = []
         for header in request.headers {
             if header.name == "content-length" {
@@ -205,54 +205,86 @@ public struct HTTPRequestParser {
         return .success(length == 0 ? .none : .length(length))
     }
 
+    /// Parses the request line and header fields of `head` (every line ends with CRLF). A byte scan,
+    /// no per-line arrays: this runs for every request.
     private func parseRequestHead(_ head: ArraySlice<UInt8>) -> Result<HTTPRequest, HTTPError> {
-        var lines = head.split(separator: 10, omittingEmptySubsequences: false).makeIterator()
-        guard var requestLine = lines.next() else { return .failure(.badRequest("empty request")) }
-        guard requestLine.last == 13 else { return .failure(.badRequest("request line must end with CRLF")) }
-        requestLine = requestLine.dropLast()
-        let parts = requestLine.split(separator: 32, omittingEmptySubsequences: false)
-        guard parts.count == 3, !parts[0].isEmpty, !parts[1].isEmpty,
-              parts[0].allSatisfy(isTokenByte), parts[1].allSatisfy({ $0 > 32 && $0 < 127 }) else {
-            return .failure(.badRequest("malformed request line"))
-        }
-        let version = parts[2]
-        guard version.count == 8, version.starts(with: Array("HTTP/1.".utf8)) else {
-            if version.starts(with: Array("HTTP/".utf8)) {
-                return .failure(HTTPError(status: 505, code: "HTTP_VERSION_NOT_SUPPORTED", message: "only HTTP/1.x is served"))
+        head.withUnsafeBufferPointer { bytes -> Result<HTTPRequest, HTTPError> in
+            let count = bytes.count
+            // Request line: METHOD SP target SP HTTP/1.x CRLF
+            var lineEnd = 0
+            while lineEnd < count && bytes[lineEnd] != 10 { lineEnd += 1 }
+            guard lineEnd < count, lineEnd > 0, bytes[lineEnd - 1] == 13 else {
+                return .failure(.badRequest("request line must end with CRLF"))
             }
-            return .failure(.badRequest("malformed HTTP version"))
-        }
-        let minor = version[version.startIndex + 7]
-        guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1") else {
-            return .failure(HTTPError(status: 505, code: "HTTP_VERSION_NOT_SUPPORTED", message: "only HTTP/1.0 and 1.1 are served"))
-        }
-        var headers: [(name: String, value: String)] = []
-        while var line = lines.next() {
-            if line.isEmpty { break }  // after the last CRLF
-            guard line.last == 13 else { return .failure(.badRequest("header line must end with CRLF")) }
-            line = line.dropLast()
-            if line.isEmpty { continue }
-            guard let first = line.first, first != 32, first != 9 else {
-                return .failure(.badRequest("obsolete header line folding"))
+            let requestLineEnd = lineEnd - 1
+            var methodEnd = 0
+            while methodEnd < requestLineEnd && bytes[methodEnd] != 32 { methodEnd += 1 }
+            var targetEnd = methodEnd + 1
+            while targetEnd < requestLineEnd && bytes[targetEnd] != 32 { targetEnd += 1 }
+            guard methodEnd > 0, targetEnd > methodEnd + 1, targetEnd < requestLineEnd,
+                  (0..<methodEnd).allSatisfy({ isTokenByte(bytes[$0]) }),
+                  ((methodEnd + 1)..<targetEnd).allSatisfy({ bytes[$0] > 32 && bytes[$0] < 127 }) else {
+                return .failure(.badRequest("malformed request line"))
             }
-            guard let colon = line.firstIndex(of: 58) else { return .failure(.badRequest("header line without ':'")) }
-            let name = line[line.startIndex..<colon]
-            guard !name.isEmpty, name.allSatisfy(isTokenByte) else { return .failure(.badRequest("malformed header name")) }
-            var value = line[(colon + 1)...]
-            while let byte = value.first, byte == 32 || byte == 9 { value = value.dropFirst() }
-            while let byte = value.last, byte == 32 || byte == 9 { value = value.dropLast() }
-            guard value.allSatisfy({ $0 >= 32 || $0 == 9 }), !value.contains(127) else {
-                return .failure(.badRequest("control character in header value"))
+            let version = UnsafeBufferPointer(rebasing: bytes[(targetEnd + 1)..<requestLineEnd])
+            guard version.count == 8, version.starts(with: "HTTP/1.".utf8) else {
+                if version.starts(with: "HTTP/".utf8) && !version.contains(32) {
+                    return .failure(HTTPError(status: 505, code: "HTTP_VERSION_NOT_SUPPORTED", message: "only HTTP/1.x is served"))
+                }
+                return .failure(.badRequest("malformed HTTP version"))
             }
-            headers.append((lowercasedASCII(name), String(decoding: value, as: UTF8.self)))
+            let minor = version[7]
+            guard minor == UInt8(ascii: "0") || minor == UInt8(ascii: "1") else {
+                return .failure(HTTPError(status: 505, code: "HTTP_VERSION_NOT_SUPPORTED", message: "only HTTP/1.0 and 1.1 are served"))
+            }
+            // Header fields.
+            var headers: [(name: String, value: String)] = []
+            var lineStart = lineEnd + 1
+            while lineStart < count {
+                lineEnd = lineStart
+                while lineEnd < count && bytes[lineEnd] != 10 { lineEnd += 1 }
+                guard lineEnd < count, lineEnd > lineStart, bytes[lineEnd - 1] == 13 else {
+                    return .failure(.badRequest("header line must end with CRLF"))
+                }
+                let contentEnd = lineEnd - 1
+                defer { lineStart = lineEnd + 1 }
+                if contentEnd == lineStart { continue }
+                let first = bytes[lineStart]
+                guard first != 32, first != 9 else { return .failure(.badRequest("obsolete header line folding")) }
+                var colon = lineStart
+                while colon < contentEnd && bytes[colon] != 58 { colon += 1 }
+                guard colon < contentEnd else { return .failure(.badRequest("header line without ':'")) }
+                guard colon > lineStart, (lineStart..<colon).allSatisfy({ isTokenByte(bytes[$0]) }) else {
+                    return .failure(.badRequest("malformed header name"))
+                }
+                var valueStart = colon + 1
+                var valueEnd = contentEnd
+                while valueStart < valueEnd && (bytes[valueStart] == 32 || bytes[valueStart] == 9) { valueStart += 1 }
+                while valueEnd > valueStart && (bytes[valueEnd - 1] == 32 || bytes[valueEnd - 1] == 9) { valueEnd -= 1 }
+                for index in valueStart..<valueEnd where (bytes[index] < 32 && bytes[index] != 9) || bytes[index] == 127 {
+                    return .failure(.badRequest("control character in header value"))
+                }
+                let name = String(unsafeUninitializedCapacity: colon - lineStart) { out in
+                    for index in lineStart..<colon {
+                        let byte = bytes[index]
+                        out[index - lineStart] = byte >= 65 && byte <= 90 ? byte + 32 : byte
+                    }
+                    return colon - lineStart
+                }
+                headers.append((name, String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)))
+            }
+            let minorVersion = minor == UInt8(ascii: "1") ? 1 : 0
+            var request = HTTPRequest(method: String(decoding: UnsafeBufferPointer(rebasing: bytes[0..<methodEnd]), as: UTF8.self),
+                                      target: String(decoding: UnsafeBufferPointer(rebasing: bytes[(methodEnd + 1)..<targetEnd]), as: UTF8.self),
+                                      minorVersion: minorVersion, headers: headers)
+            if let connection = request.header("connection") {
+                let lowered = connection.lowercased()
+                request.keepAlive = minorVersion == 1 ? !lowered.contains("close") : lowered.contains("keep-alive")
+            } else {
+                request.keepAlive = minorVersion == 1
+            }
+            return .success(request)
         }
-        let minorVersion = minor == UInt8(ascii: "1") ? 1 : 0
-        var request = HTTPRequest(method: String(decoding: parts[0], as: UTF8.self),
-                                  target: String(decoding: parts[1], as: UTF8.self),
-                                  minorVersion: minorVersion, headers: headers)
-        let connection = request.header("connection")?.lowercased() ?? ""
-        request.keepAlive = minorVersion == 1 ? !connection.contains("close") : connection.contains("keep-alive")
-        return .success(request)
     }
 
     // MARK: scanning helpers
@@ -309,15 +341,19 @@ private func isTokenByte(_ byte: UInt8) -> Bool {
     }
 }
 
-private func lowercasedASCII(_ bytes: ArraySlice<UInt8>) -> String {
-    String(decoding: bytes.map { $0 >= 65 && $0 <= 90 ? $0 + 32 : $0 }, as: UTF8.self)
+private func trimmed(_ text: Substring) -> Substring {
+    var text = text
+    while let first = text.utf8.first, first == 32 || first == 9 { text = text.dropFirst() }
+    while let last = text.utf8.last, last == 32 || last == 9 { text = text.dropLast() }
+    return text
 }
 
-private func trimmed(_ text: Substring) -> String {
-    String(text.drop(while: { $0 == " " || $0 == "\t" }).reversed().drop(while: { $0 == " " || $0 == "\t" }).reversed())
-}
-
-private func parseDecimal(_ text: String) -> Int? {
-    guard !text.isEmpty, text.utf8.count <= 18, text.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
-    return Int(text)
+private func parseDecimal(_ text: Substring) -> Int? {
+    guard !text.isEmpty, text.utf8.count <= 18 else { return nil }
+    var value = 0
+    for byte in text.utf8 {
+        guard byte >= 48 && byte <= 57 else { return nil }
+        value = value * 10 + Int(byte - 48)
+    }
+    return value
 }
