@@ -205,27 +205,6 @@ int mcpd_is_stream_listener(int fd) {
     return type == SOCK_STREAM && listening;
 }
 
-int mcpd_connect_tcp(const char *host, int port) {
-    struct addrinfo hints, *result = NULL;
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    char service[16];
-    snprintf(service, sizeof service, "%d", port);
-    if (getaddrinfo(host, service, &hints, &result) != 0) return -EINVAL;
-    int last_error = ECONNREFUSED;
-    for (struct addrinfo *ai = result; ai; ai = ai->ai_next) {
-        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-        if (fd < 0) { last_error = errno; continue; }
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) { freeaddrinfo(result); return fd; }
-        last_error = errno;
-        close(fd);
-    }
-    freeaddrinfo(result);
-    return -last_error;
-}
-
 int mcpd_notify_send(const char *path, const char *message, size_t length, int fd) {
     struct sockaddr_un addr;
     memset(&addr, 0, sizeof addr);

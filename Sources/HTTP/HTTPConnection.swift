@@ -174,9 +174,6 @@ public final class HTTPConnection: EventHandler {
         completeResponse()
     }
 
-    /// Bytes queued but not yet accepted by the kernel: a slow reader's backlog.
-    public var pendingOutputBytes: Int { output.count - outputOffset }
-
     private func completeResponse() {
         awaitingResponse = false
         if !keepAliveAfterResponse { closeWhenFlushed = true }

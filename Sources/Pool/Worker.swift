@@ -46,13 +46,6 @@ final class Worker: EventHandler {
         self.lastHeardMs = Clock.monotonicMillis()
     }
 
-    var isStopping: Bool {
-        switch state {
-        case .cancelling, .retiring, .killed: return true
-        default: return false
-        }
-    }
-
     // MARK: channel
 
     func send(_ message: WorkerMessage) {

@@ -113,11 +113,6 @@ public enum Socket {
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
     }
 
-    public static func setReceiveBuffer(_ fd: Int32, bytes: Int32) {
-        var size = bytes
-        _ = setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-    }
-
     /// A TCP listener on host:port, non-blocking and close-on-exec.
     public static func listenTCP(host: String, port: Int, backlog: Int32 = 4096) throws(SystemError) -> Int32 {
         var detail: UnsafePointer<CChar>? = nil

@@ -72,17 +72,6 @@ public enum Process {
         return String(cString: value)
     }
 
-    /// The process's whole environment as NAME=value strings.
-    public static func environmentList() -> [String] {
-        var result: [String] = []
-        var pointer = environ
-        while let entry = pointer.pointee {
-            result.append(String(cString: entry))
-            pointer += 1
-        }
-        return result
-    }
-
     /// The absolute path of the running executable.
     public static func executablePath() -> String {
         var buffer = [CChar](repeating: 0, count: 4096)

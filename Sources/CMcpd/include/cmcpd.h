@@ -73,8 +73,6 @@ int mcpd_is_stream_listener(int fd);
 int mcpd_accept(int listener);
 /// getrandom(2), blocking until the pool is seeded. Returns bytes written or -errno.
 long mcpd_getrandom(void *buffer, size_t length);
-/// A blocking TCP connection to host:port (used by tests and tools). Returns the fd or -errno.
-int mcpd_connect_tcp(const char *host, int port);
 
 // MARK: systemd notify
 /// Sends `message` as one datagram to the AF_UNIX socket named by `path` (a leading '@' names an
