@@ -47,12 +47,3 @@ public struct Authenticator: Sendable {
         return difference == 0
     }
 }
-
-extension Substring {
-    var trimmingSpaces: Substring {
-        var result = self
-        while let first = result.first, first == " " || first == "\t" { result = result.dropFirst() }
-        while let last = result.last, last == " " || last == "\t" { result = result.dropLast() }
-        return result
-    }
-}

@@ -194,7 +194,8 @@ public final class ExecuteAPI: HTTPHandler {
 
     private func stream(_ id: String, _ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
         guard let call = store.call(id: id, owner: owner) else { return connection.respondError(.callNotFound) }
-        let lastEventId = request.header("last-event-id").flatMap { Int($0.trimmingCharacters()) } ?? 0
+        // The parser has already trimmed the value's surrounding whitespace.
+        let lastEventId = request.header("last-event-id").flatMap { Int($0) } ?? 0
         connection.beginStream(status: 200, headers: [("Content-Type", "text/event-stream"),
                                                       ("Cache-Control", "no-cache"),
                                                       ("X-Accel-Buffering", "no")])
@@ -253,8 +254,4 @@ public final class ExecuteAPI: HTTPHandler {
         }
         connection.respondJSON(200, ["cancelled": .int(Int64(cancelled.count)), "call_ids": .array(cancelled)])
     }
-}
-
-extension String {
-    func trimmingCharacters() -> String { String(self[...].trimmingSpaces) }
 }

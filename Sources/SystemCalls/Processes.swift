@@ -61,10 +61,29 @@ public enum Process {
         if pid > 0 { _ = kill(pid, signal) }
     }
 
-    /// Whether a process with this pid exists (it may belong to someone else).
+    /// Whether a process with this pid exists (it may belong to someone else, or be a zombie).
     public static func isAlive(_ pid: Int32) -> Bool {
         guard pid > 0 else { return false }
         return kill(pid, 0) == 0 || errno == EPERM
+    }
+
+    /// Whether the process exists and has not exited: a zombie (exited, not yet reaped) is not
+    /// running, though kill(pid, 0) still succeeds on it; a container whose init does not reap
+    /// would otherwise show a dead process as alive.
+    public static func isRunning(_ pid: Int32) -> Bool {
+        isAlive(pid) && !isZombie(pid)
+    }
+
+    private static func isZombie(_ pid: Int32) -> Bool {
+        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return false }
+        defer { Descriptor.close(fd) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        guard count > 0 else { return false }
+        // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
+        guard let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { return false }
+        return buffer[close + 2] == UInt8(ascii: "Z")
     }
 
     public static func environment(_ name: String) -> String? {

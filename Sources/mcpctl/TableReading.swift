@@ -19,21 +19,7 @@ struct TableReading {
         self.path = path
         snapshot = table.snapshot()
         now = Clock.wallMillis()
-        supervisorAlive = Process.isAlive(snapshot.supervisorPid) && !Self.isZombie(snapshot.supervisorPid)
-    }
-
-    /// Whether the process has exited but not been reaped: kill(pid, 0) still succeeds on it, and a
-    /// container without an init that reaps would show a dead supervisor as running.
-    static func isZombie(_ pid: Int32) -> Bool {
-        let fd = open("/proc/\(pid)/stat", O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        defer { Descriptor.close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        guard count > 0 else { return false }
-        // "pid (comm) S ...": comm may hold spaces and parentheses, so the state follows the last ')'.
-        guard let close = buffer[..<count].lastIndex(of: UInt8(ascii: ")")), close + 2 < count else { return false }
-        return buffer[close + 2] == UInt8(ascii: "Z")
+        supervisorAlive = Process.isRunning(snapshot.supervisorPid)
     }
 
     /// Milliseconds since a wall-clock stamp; nil for a stamp never written. A stamp slightly in the
