@@ -27,11 +27,17 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
         // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
         .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
+        // Who is calling: bearer tokens to owners, compared in constant time.
+        .target(name: "Access"),
+        // Starting, tracking and cancelling calls for every surface, through the one pool.
+        .target(name: "Calls", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls"]),
         // The seed-000 execute/stream API and health probes.
-        .target(name: "ExecuteAPI", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
+        .target(name: "ExecuteAPI", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
+        // MCP for every revision: Streamable HTTP and stateless /mcp, legacy /sse, seed 003's tenant endpoint.
+        .target(name: "MCP", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["ExecuteAPI", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
+            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
         .executableTarget(
             name: "mcp-worker",
             dependencies: ["WorkerProtocol", "CallTable", "Tools", "JSON", "SystemCalls", "CMcpd", "Logging"],

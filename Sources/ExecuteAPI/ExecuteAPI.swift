@@ -1,3 +1,5 @@
+import Access
+import Calls
 import EventLoop
 import HTTP
 import JSON
@@ -6,14 +8,8 @@ import Pool
 import SystemCalls
 import Tools
 
-/// Where the supervisor is in its life, for /readyz.
-public enum ServerPhase: Sendable { case starting, ready, draining }
-
 public struct ExecuteAPIConfiguration: Sendable {
     public var authenticator: Authenticator
-    public var defaultDeadlineSeconds: Double = 300
-    /// Per-tool deadlines from the command line, overriding the tools' own.
-    public var toolDeadlines: [String: Double] = [:]
     public var streamTimeoutMs: Int64 = 300_000
     public var keepAliveIntervalMs: Int64 = 15_000
 
@@ -25,22 +21,16 @@ public struct ExecuteAPIConfiguration: Sendable {
 /// Serves seed 000's endpoints. Each handler answers exactly once.
 public final class ExecuteAPI: HTTPHandler {
     private let configuration: ExecuteAPIConfiguration
-    private let pool: WorkerPool
-    private let tools: [String: ToolDefinition]
-    private let toolOrder: [ToolDefinition]
-    private let store = CallStore()
+    private let calls: CallService
+    private var store: CallStore { calls.store }
     private var openStreams: [ObjectIdentifier: EventStream] = [:]
-    public var phase: ServerPhase = .starting
 
-    public init(configuration: ExecuteAPIConfiguration, pool: WorkerPool, tools: [ToolDefinition], loop: EventLoop) {
+    public init(configuration: ExecuteAPIConfiguration, calls: CallService, loop: EventLoop) {
         self.configuration = configuration
-        self.pool = pool
-        self.toolOrder = tools
-        self.tools = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
+        self.calls = calls
         loop.every(milliseconds: 500) { [unowned self] in self.tickStreams() }
     }
 
-    public var activeCallCount: Int { store.activeCount }
     public var openStreamCount: Int { openStreams.count }
 
     // MARK: routing
@@ -121,9 +111,9 @@ public final class ExecuteAPI: HTTPHandler {
     // MARK: probes
 
     private func readiness(_ connection: HTTPConnection) {
-        let counts = pool.counts
+        let counts = calls.pool.counts
         let workers: JSONValue = ["idle": .int(Int64(counts.idle)), "busy": .int(Int64(counts.busy)), "total": .int(Int64(counts.total))]
-        switch phase {
+        switch calls.phase {
         case .starting:
             connection.respondJSON(503, ["status": "starting", "reason": "the worker pool is starting", "workers": workers])
         case .draining:
@@ -136,19 +126,15 @@ public final class ExecuteAPI: HTTPHandler {
     }
 
     private func manifest(_ connection: HTTPConnection) {
-        let list: [JSONValue] = toolOrder.map { tool in
+        let list: [JSONValue] = calls.tools.map { tool in
             .object(JSONObject([
                 ("name", .string(tool.name)),
                 ("description", .string(tool.description)),
                 ("input_schema", tool.inputSchema),
-                ("deadline_seconds", .double(deadline(for: tool))),
+                ("deadline_seconds", .double(calls.deadline(for: tool))),
             ]))
         }
         connection.respondJSON(200, ["tools": .array(list)])
-    }
-
-    private func deadline(for tool: ToolDefinition) -> Double {
-        configuration.toolDeadlines[tool.name] ?? tool.deadlineSeconds ?? configuration.defaultDeadlineSeconds
     }
 
     // MARK: execute
@@ -162,30 +148,17 @@ public final class ExecuteAPI: HTTPHandler {
         if let requestId = parsed.requestId, let existing = store.call(owner: owner, requestId: requestId) {
             return connection.respondJSON(200, ["call_id": .string(existing.id), "status": .string(existing.status.rawValue)])
         }
-        guard let tool = tools[parsed.tool] else { return connection.respondError(.toolNotFound(parsed.tool)) }
+        guard let tool = calls.tool(named: parsed.tool) else { return connection.respondError(.toolNotFound(parsed.tool)) }
         if let violation = JSONSchema.validate(parsed.input, against: tool.inputSchema, path: "input") {
             return connection.respondError(.validation(violation.description, field: violation.path))
         }
-        guard phase != .draining else { return connection.respondError(.draining) }
-        let record = CallRecord(id: Random.uuid(), owner: owner, tool: tool.name,
-                                sessionId: parsed.sessionId, requestId: parsed.requestId)
-        var input: [UInt8] = []
-        parsed.input.write(into: &input)
-        let submitted = pool.submit(tool: tool.name, input: input, callId: record.id, owner: owner,
-                                    deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
-            record.apply(event)
-            if event.isTerminal { self.store.markEnded(record) }
-        }
-        switch submitted {
-        case .success(let poolCall):
-            // A call handed to an idle worker may already be running, or even over.
-            if !record.status.hasEnded { record.poolCall = poolCall }
-            store.insert(record)
-            if record.status.hasEnded { store.markEnded(record) }
+        switch calls.start(tool: tool, input: parsed.input, owner: owner, sessionId: parsed.sessionId,
+                           requestId: parsed.requestId, keepsEvents: true) {
+        case .success(let record):
             connection.respondJSON(200, ["call_id": .string(record.id), "status": "started"])
-        case .failure(.queueFull):
+        case .failure(.overloaded):
             connection.respondError(.overloaded)
-        case .failure(.shuttingDown):
+        case .failure(.draining):
             connection.respondError(.draining)
         }
     }
@@ -241,17 +214,12 @@ public final class ExecuteAPI: HTTPHandler {
 
     private func cancel(_ id: String, _ owner: String, _ connection: HTTPConnection) {
         guard let call = store.call(id: id, owner: owner) else { return connection.respondError(.callNotFound) }
-        if let poolCall = call.poolCall { pool.cancel(poolCall, reason: "cancelled by the client") }
+        calls.cancel(call, reason: "cancelled by the client")
         connection.respondJSON(200, ["call_id": .string(call.id), "status": .string(call.status.rawValue)])
     }
 
     private func cancelAll(_ owner: String, _ connection: HTTPConnection) {
-        var cancelled: [JSONValue] = []
-        for call in store.activeCalls(owner: owner) {
-            guard let poolCall = call.poolCall else { continue }
-            pool.cancel(poolCall, reason: "cancelled by cancel_all")
-            if call.status == .cancelled { cancelled.append(.string(call.id)) }
-        }
-        connection.respondJSON(200, ["cancelled": .int(Int64(cancelled.count)), "call_ids": .array(cancelled)])
+        let cancelled = calls.cancelAll(owner: owner, reason: "cancelled by cancel_all")
+        connection.respondJSON(200, ["cancelled": .int(Int64(cancelled.count)), "call_ids": .array(cancelled.map { .string($0) })])
     }
 }

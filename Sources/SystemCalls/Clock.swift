@@ -16,6 +16,19 @@ public enum Clock {
         return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
+    /// UTC wall time as RFC 3339 / ISO 8601, e.g. 2026-11-22T10:30:00.123Z.
+    public static func iso8601(millis: Int64) -> String {
+        var seconds = time_t(millis / 1000)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func pad(_ value: Int32, _ width: Int) -> String {
+            let text = String(value)
+            return String(repeating: "0", count: max(0, width - text.count)) + text
+        }
+        return "\(pad(parts.tm_year + 1900, 4))-\(pad(parts.tm_mon + 1, 2))-\(pad(parts.tm_mday, 2))T" +
+            "\(pad(parts.tm_hour, 2)):\(pad(parts.tm_min, 2)):\(pad(parts.tm_sec, 2)).\(pad(Int32(millis % 1000), 3))Z"
+    }
+
     /// Sleeps the calling thread (only used by the worker and CLI, never by the event loop).
     public static func sleep(millis: Int) {
         var request = timespec(tv_sec: millis / 1000, tv_nsec: (millis % 1000) * 1_000_000)
@@ -33,6 +46,17 @@ public enum Random {
             if n < 0 { if n == -Int(EINTR) { continue }; fatalError("getrandom failed: \(-n)") }
             offset += n
         }
+    }
+
+    /// `byteCount` random bytes as lowercase hex: an unguessable token of visible ASCII.
+    public static func hexToken(byteCount: Int = 16) -> String {
+        var bytes = [UInt8](repeating: 0, count: byteCount)
+        bytes.withUnsafeMutableBytes { fill($0) }
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(byteCount * 2)
+        for byte in bytes { out.append(hex[Int(byte >> 4)]); out.append(hex[Int(byte & 15)]) }
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// An RFC 9562 version-4 UUID in its lowercase text form.

@@ -11,7 +11,9 @@ public enum BuiltinTools {
             "properties": ["message": ["type": "string", "description": "The text to return."]],
             "required": ["message"],
             "additionalProperties": false,
-        ])
+        ],
+        title: "Echo",
+        annotations: ["readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false])
 
     public static let countdown = ToolDefinition(
         name: "countdown",
@@ -22,7 +24,9 @@ public enum BuiltinTools {
                                        "description": "How many seconds to count down."]],
             "required": ["seconds"],
             "additionalProperties": false,
-        ])
+        ],
+        title: "Countdown",
+        annotations: ["readOnlyHint": true, "destructiveHint": false, "idempotentHint": true, "openWorldHint": false])
 
     public static let all: [ToolDefinition] = [echo, countdown]
 

@@ -9,12 +9,19 @@ public struct ToolDefinition: Sendable {
     public let inputSchema: JSONValue
     /// The tool's own deadline, when it differs from the server default.
     public let deadlineSeconds: Double?
+    /// A human-friendly name for MCP clients (2025-06-18 on).
+    public let title: String?
+    /// MCP behaviour hints: readOnlyHint, destructiveHint, idempotentHint, openWorldHint.
+    public let annotations: JSONObject?
 
-    public init(name: String, description: String, inputSchema: JSONValue, deadlineSeconds: Double? = nil) {
+    public init(name: String, description: String, inputSchema: JSONValue, deadlineSeconds: Double? = nil,
+                title: String? = nil, annotations: JSONObject? = nil) {
         self.name = name
         self.description = description
         self.inputSchema = inputSchema
         self.deadlineSeconds = deadlineSeconds
+        self.title = title
+        self.annotations = annotations
     }
 }
 

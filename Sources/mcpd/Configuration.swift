@@ -22,6 +22,11 @@ struct Configuration {
     var runtimeDirectory: String?
     var workerPath: String?
     var logLevel = "info"
+    var resourceDirectory: String?
+    var allowedOrigins: [String] = []
+    var allowedHosts: [String] = []
+    var sessionIdleTimeout = 1800.0
+    var pageSize = 100
 
     static let version = "0.1.0"
     static let devToken = "super-secret-token"
@@ -58,6 +63,14 @@ struct Configuration {
       --header-timeout SECONDS    A request head must arrive within (default 10; else 408).
       --stream-timeout SECONDS    An SSE stream is closed after (default 300).
       --keepalive-interval SECONDS  SSE keep-alive comment interval (default 15).
+    MCP
+      --resource-dir DIR          Serve the files in DIR as file://{path} resources (default: none).
+      --allowed-origin ORIGIN     Accept browser requests from ORIGIN besides loopback ones
+                                  (repeatable; '*' accepts any). Others get 403.
+      --allowed-host HOST         Accept this Host header on loopback listeners besides loopback
+                                  names (repeatable; '*' accepts any): DNS-rebinding protection.
+      --session-idle-timeout SECONDS  An idle MCP session expires after (default 1800).
+      --page-size N               Items per page of MCP list results (default 100).
     OPERATIONS
       --runtime-dir DIR           Where the shared call table lives (default $RUNTIME_DIRECTORY,
                                   /run/mcpd as root, else $XDG_RUNTIME_DIR/mcpd or /tmp/mcpd-UID).
@@ -129,6 +142,11 @@ struct Configuration {
             case "--header-timeout": configuration.headerTimeout = try seconds(option, try value(option, inline))
             case "--stream-timeout": configuration.streamTimeout = try seconds(option, try value(option, inline))
             case "--keepalive-interval": configuration.keepAliveInterval = try seconds(option, try value(option, inline))
+            case "--resource-dir": configuration.resourceDirectory = try value(option, inline)
+            case "--allowed-origin": configuration.allowedOrigins.append(try value(option, inline))
+            case "--allowed-host": configuration.allowedHosts.append(try value(option, inline).lowercased())
+            case "--session-idle-timeout": configuration.sessionIdleTimeout = try seconds(option, try value(option, inline))
+            case "--page-size": configuration.pageSize = try integer(option, try value(option, inline), minimum: 1)
             case "--runtime-dir": configuration.runtimeDirectory = try value(option, inline)
             case "--worker-path": configuration.workerPath = try value(option, inline)
             case "--log-level":

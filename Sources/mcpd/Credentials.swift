@@ -1,4 +1,4 @@
-import ExecuteAPI
+import Access
 import Glibc
 import SystemCalls
 

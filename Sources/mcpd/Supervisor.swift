@@ -1,13 +1,32 @@
+import Access
+import Calls
 import CallTable
 import EventLoop
 import ExecuteAPI
 import Glibc
 import HTTP
 import Logging
+import MCP
 import Pool
 import SystemCalls
 import Systemd
 import Tools
+
+/// Sends MCP's paths to MCP and everything else to the execute API (which answers 404 for what
+/// it does not know).
+final class Router: HTTPHandler {
+    let api: ExecuteAPI
+    let mcp: MCPService
+
+    init(api: ExecuteAPI, mcp: MCPService) {
+        self.api = api
+        self.mcp = mcp
+    }
+
+    func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
+        if MCPService.serves(request.path) { mcp.handle(request, on: connection) } else { api.handle(request, on: connection) }
+    }
+}
 
 /// The supervisor's life: start, serve, drain, stop. Everything runs on one event loop thread.
 final class Supervisor {
@@ -15,7 +34,10 @@ final class Supervisor {
     private let loop: EventLoop
     private let table: CallTable
     private let pool: WorkerPool
+    private let calls: CallService
     private let api: ExecuteAPI
+    private let mcp: MCPService
+    private let router: Router
     private let server: HTTPServer
     private let notifier: ServiceNotifier
     private var signals: SignalSource?
@@ -48,17 +70,29 @@ final class Supervisor {
         poolConfiguration.logLevel = configuration.logLevel
         pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
 
-        var apiConfiguration = ExecuteAPIConfiguration(authenticator: Authenticator(credentials))
-        apiConfiguration.defaultDeadlineSeconds = configuration.callDeadline
-        apiConfiguration.toolDeadlines = configuration.toolDeadlines
+        calls = CallService(pool: pool, tools: BuiltinTools.all, defaultDeadlineSeconds: configuration.callDeadline,
+                            toolDeadlines: configuration.toolDeadlines)
+        let authenticator = Authenticator(credentials)
+        var apiConfiguration = ExecuteAPIConfiguration(authenticator: authenticator)
         apiConfiguration.streamTimeoutMs = Int64(configuration.streamTimeout * 1000)
         apiConfiguration.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
-        api = ExecuteAPI(configuration: apiConfiguration, pool: pool, tools: BuiltinTools.all, loop: loop)
+        api = ExecuteAPI(configuration: apiConfiguration, calls: calls, loop: loop)
+
+        var mcpSettings = MCPSettings()
+        mcpSettings.serverVersion = Configuration.version
+        mcpSettings.resourceRoot = configuration.resourceDirectory
+        mcpSettings.allowedOrigins = configuration.allowedOrigins
+        mcpSettings.allowedHosts = configuration.allowedHosts
+        mcpSettings.sessionIdleTimeoutMs = Int64(configuration.sessionIdleTimeout * 1000)
+        mcpSettings.pageSize = configuration.pageSize
+        mcpSettings.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
+        mcp = MCPService(calls: calls, settings: mcpSettings, authenticator: authenticator, loop: loop)
+        router = Router(api: api, mcp: mcp)
 
         let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
                                           headerTimeoutMs: Int64(configuration.headerTimeout * 1000),
                                           idleTimeoutMs: Int64(configuration.idleTimeout * 1000))
-        server = HTTPServer(loop: loop, handler: api, settings: settings)
+        server = HTTPServer(loop: loop, handler: router, settings: settings)
         for fd in listeners { try server.addListener(fd) }
     }
 
@@ -69,6 +103,12 @@ final class Supervisor {
     }
 
     func run() throws {
+        mcp.statusFigures = { [unowned self] in
+            let counts = self.pool.counts
+            return ["workers": ["idle": .int(Int64(counts.idle)), "busy": .int(Int64(counts.busy)), "total": .int(Int64(counts.total))],
+                    "calls_in_flight": .int(Int64(self.calls.activeCount)), "queued": .int(Int64(counts.queued)),
+                    "mcp_sessions": .int(Int64(self.mcp.sessionCount))]
+        }
         signals = try SignalSource(signals: [SIGTERM, SIGINT, SIGCHLD, SIGHUP], loop: loop) { [unowned self] signal in
             self.received(signal)
         }
@@ -95,18 +135,18 @@ final class Supervisor {
         let counts = pool.counts
         switch stage {
         case .serving:
-            return "\(api.phase == .ready ? "serving" : "starting"): workers \(counts.live)/\(counts.total) (\(counts.busy) busy), calls \(api.activeCallCount), queued \(counts.queued), connections \(server.openConnections)"
+            return "\(calls.phase == .ready ? "serving" : "starting"): workers \(counts.live)/\(counts.total) (\(counts.busy) busy), calls \(calls.activeCount), queued \(counts.queued), connections \(server.openConnections)"
         default:
-            return "draining: calls \(api.activeCallCount), workers \(counts.total)"
+            return "draining: calls \(calls.activeCount), workers \(counts.total)"
         }
     }
 
     /// READY=1 once listening with the pool's minimum up.
     private func countsChanged() {
-        guard stage == .serving, api.phase == .starting else { return }
+        guard stage == .serving, calls.phase == .starting else { return }
         let counts = pool.counts
         if counts.live >= configuration.workersMin {
-            api.phase = .ready
+            calls.phase = .ready
             table.setSupervisorState(.ready)
             table.stampSupervisorHeartbeat()
             notifier.ready(status: statusLine)
@@ -137,10 +177,10 @@ final class Supervisor {
             return
         }
         stage = .draining
-        api.phase = .draining
+        calls.phase = .draining
         table.setSupervisorState(.draining)
-        notifier.stopping(status: "draining: \(api.activeCallCount) calls in flight")
-        Log.info("draining", ["signal": why, "calls": String(api.activeCallCount),
+        notifier.stopping(status: "draining: \(calls.activeCount) calls in flight")
+        Log.info("draining", ["signal": why, "calls": String(calls.activeCount),
                               "timeout_s": String(configuration.drainTimeout)])
         server.beginDraining()
         drainDeadlineMs = Clock.monotonicMillis() + Int64(configuration.drainTimeout * 1000)
@@ -155,7 +195,7 @@ final class Supervisor {
         case .draining:
             guard pool.isQuiet || now >= drainDeadlineMs else { return }
             if !pool.isQuiet {
-                Log.warn("drain timeout reached; cancelling the remaining calls", ["calls": String(api.activeCallCount)])
+                Log.warn("drain timeout reached; cancelling the remaining calls", ["calls": String(calls.activeCount)])
                 pool.cancelEverything(reason: "shutdown")
             }
             stage = .stoppingWorkers

@@ -1,7 +1,7 @@
 // mcpd: the supervisor. Parses the command line, takes its sockets (from systemd or its own
 // listeners), refuses unsafe combinations, and runs the Supervisor until it has drained.
 import CMcpd
-import ExecuteAPI
+import Access
 import Glibc
 import Logging
 import SystemCalls

@@ -3,7 +3,7 @@ import SystemCalls
 /// Every call the API knows: running ones, and ended ones kept for late streams, status queries
 /// and request_id idempotency for `retentionMs` (10 minutes), bounded by `maxEnded` so that memory
 /// stays bounded under any load (the oldest ended calls go first).
-final class CallStore {
+public final class CallStore {
     private var calls: [String: CallRecord] = [:]
     private var active: [String: CallRecord] = [:]
     private var byRequestId: [String: CallRecord] = [:]
@@ -12,41 +12,41 @@ final class CallStore {
     let retentionMs: Int64
     let maxEnded: Int
 
-    init(retentionMs: Int64 = 600_000, maxEnded: Int = 50_000) {
+    public init(retentionMs: Int64 = 600_000, maxEnded: Int = 50_000) {
         self.retentionMs = retentionMs
         self.maxEnded = maxEnded
     }
 
-    func insert(_ call: CallRecord) {
+    public func insert(_ call: CallRecord) {
         calls[call.id] = call
         active[call.id] = call
         if let requestId = call.requestId { byRequestId[Self.idempotencyKey(call.owner, requestId)] = call }
     }
 
     /// The caller's call with this id; another owner's call is reported as absent.
-    func call(id: String, owner: String) -> CallRecord? {
+    public func call(id: String, owner: String) -> CallRecord? {
         guard let call = calls[id], call.owner == owner else { return nil }
         return call
     }
 
     /// The call this owner started with this request_id within the retention window.
-    func call(owner: String, requestId: String) -> CallRecord? {
+    public func call(owner: String, requestId: String) -> CallRecord? {
         byRequestId[Self.idempotencyKey(owner, requestId)]
     }
 
-    func activeCalls(owner: String) -> [CallRecord] {
+    public func activeCalls(owner: String) -> [CallRecord] {
         active.values.filter { $0.owner == owner }.sorted { $0.createdAtWallMs < $1.createdAtWallMs }
     }
 
-    var activeCount: Int { active.count }
+    public var activeCount: Int { active.count }
 
-    func markEnded(_ call: CallRecord) {
+    public func markEnded(_ call: CallRecord) {
         active[call.id] = nil
         ended.append(call)
         evict(now: Clock.monotonicMillis())
     }
 
-    func evict(now: Int64) {
+    public func evict(now: Int64) {
         while endedHead < ended.count {
             let oldest = ended[endedHead]
             guard ended.count - endedHead > maxEnded || now - oldest.endedAtMs >= retentionMs else { break }

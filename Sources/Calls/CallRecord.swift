@@ -4,59 +4,69 @@ import Pool
 import SystemCalls
 
 /// The seed's status values for a call.
-enum CallStatus: String {
+public enum CallStatus: String, Sendable {
     case pending, running, finished, error, cancelled
 
-    var hasEnded: Bool { self == .finished || self == .error || self == .cancelled }
+    public var hasEnded: Bool { self == .finished || self == .error || self == .cancelled }
 }
 
-/// A call as the execute API keeps it: its identity, its status, and every SSE event it produced,
-/// pre-encoded once, so that late and repeated streams replay them without re-encoding.
-final class CallRecord {
-    let id: String
-    let owner: String
-    let tool: String
-    let sessionId: String?
-    let requestId: String?
+/// A call as every surface keeps it: its identity, its status, and (for the execute API's streams)
+/// every SSE event it produced, pre-encoded once, so that late and repeated streams replay them
+/// without re-encoding. MCP surfaces observe the events instead and keep none.
+public final class CallRecord {
+    public let id: String
+    public let owner: String
+    public let tool: String
+    public let sessionId: String?
+    public let requestId: String?
     let createdAtWallMs: Int64
-    var status = CallStatus.pending
+    public internal(set) var status = CallStatus.pending
     var workerPid: Int32?
     var poolCall: PoolCall?
+    /// Whether SSE events are encoded and kept for GET /mcp/stream (the execute API's calls).
+    let keepsEvents: Bool
+    /// Told every event as it happens, after the record has applied it.
+    var observer: ((CallEvent) -> Void)?
     /// Encoded SSE events (`id:`, `event:`, `data:` lines); the last one is terminal once ended.
     private(set) var events: [[UInt8]] = []
-    var streams: [EventStream] = []
+    public var streams: [EventStream] = []
     var endedAtMs: Int64 = 0
 
-    init(id: String, owner: String, tool: String, sessionId: String?, requestId: String?) {
+    init(id: String, owner: String, tool: String, sessionId: String?, requestId: String?, keepsEvents: Bool) {
         self.id = id
         self.owner = owner
         self.tool = tool
         self.sessionId = sessionId
         self.requestId = requestId
+        self.keepsEvents = keepsEvents
         self.createdAtWallMs = Clock.wallMillis()
     }
 
-    /// Records an event and sends it to every open stream; a terminal event ends them.
+    /// Records an event, sends it to every open stream (a terminal event ends them), then tells
+    /// the observer.
     func apply(_ event: CallEvent) {
         switch event {
         case .dispatched(let pid):
             status = .running
             workerPid = pid
-            return
         case .partial(let object):
-            append(name: "partial", data: spliceType("partial", into: object))
+            if keepsEvents { append(name: "partial", data: spliceType("partial", into: object)) }
         case .progress(let object):
-            append(name: "progress", data: spliceType("progress", into: object))
+            if keepsEvents { append(name: "progress", data: spliceType("progress", into: object)) }
         case .finished(let object):
             status = .finished
-            append(name: "final", data: spliceType("final", into: object))
+            if keepsEvents { append(name: "final", data: spliceType("final", into: object)) }
         case .failed(let kind, let message):
             status = .error
-            let error = JSONObject([("kind", .string(kind)), ("message", .string(message))])
-            append(name: "error", data: JSONValue.object(JSONObject([("type", "error"), ("error", .object(error))])).serialized())
+            if keepsEvents {
+                let error = JSONObject([("kind", .string(kind)), ("message", .string(message))])
+                append(name: "error", data: JSONValue.object(JSONObject([("type", "error"), ("error", .object(error))])).serialized())
+            }
         case .cancelled(let reason):
             status = .cancelled
-            append(name: "cancelled", data: JSONValue.object(JSONObject([("type", "cancelled"), ("reason", .string(reason))])).serialized())
+            if keepsEvents {
+                append(name: "cancelled", data: JSONValue.object(JSONObject([("type", "cancelled"), ("reason", .string(reason))])).serialized())
+            }
         }
         if event.isTerminal {
             workerPid = nil
@@ -66,6 +76,8 @@ final class CallRecord {
             streams.removeAll()
             for stream in open { stream.finish() }
         }
+        observer?(event)
+        if event.isTerminal { observer = nil }
     }
 
     private func append<Data: Sequence>(name: String, data: Data) where Data.Element == UInt8 {
@@ -91,12 +103,12 @@ final class CallRecord {
     }
 
     /// Events after `lastEventId`, concatenated.
-    func replay(after lastEventId: Int) -> [UInt8] {
+    public func replay(after lastEventId: Int) -> [UInt8] {
         guard lastEventId < events.count else { return [] }
         return events[max(0, lastEventId)...].flatMap { $0 }
     }
 
-    var statusJSON: JSONValue {
+    public var statusJSON: JSONValue {
         .object(JSONObject([
             ("call_id", .string(id)),
             ("tool", .string(tool)),
@@ -109,29 +121,29 @@ final class CallRecord {
     }
 }
 
-/// One open GET /mcp/stream response.
-final class EventStream {
-    let connection: HTTPConnection
+/// One open SSE response (GET /mcp/stream, MCP streams): chunks out, keep-alives, an end.
+public final class EventStream {
+    public let connection: HTTPConnection
     /// The client's Last-Event-ID: events up to it are neither replayed nor sent live.
-    let lastEventId: Int
-    let openedAtMs: Int64
-    var lastSentAtMs: Int64
-    var isOpen = true
+    public let lastEventId: Int
+    public let openedAtMs: Int64
+    public private(set) var lastSentAtMs: Int64
+    public var isOpen = true
 
-    init(connection: HTTPConnection, lastEventId: Int) {
+    public init(connection: HTTPConnection, lastEventId: Int) {
         self.connection = connection
         self.lastEventId = lastEventId
         self.openedAtMs = Clock.monotonicMillis()
         self.lastSentAtMs = openedAtMs
     }
 
-    func send(_ bytes: [UInt8]) {
+    public func send(_ bytes: [UInt8]) {
         guard isOpen, !bytes.isEmpty else { return }
         connection.sendChunk(bytes)
         lastSentAtMs = Clock.monotonicMillis()
     }
 
-    func finish() {
+    public func finish() {
         guard isOpen else { return }
         isOpen = false
         connection.onClose = nil

@@ -1,3 +1,5 @@
+// Access: who is calling. Bearer tokens to owners today; tenants, keys and roles arrive with the
+// security work. Every surface authenticates through here.
 /// Maps bearer tokens to their owners. Tokens are compared in constant time and never logged;
 /// an owner is a name ("token-1", "dev"), safe to show in the call table and in logs.
 public struct Authenticator: Sendable {

@@ -1,0 +1,91 @@
+// Calls: the one way every surface (seed 000's execute API, MCP on /mcp, /sse and the tenant
+// endpoint) starts, tracks and cancels tool calls. Each call is a CallRecord in one CallStore, runs
+// through the one WorkerPool and holds a slot in the shared call table, so `mcpctl status`,
+// cancel_all and draining see every call whichever surface started it.
+import JSON
+import Pool
+import SystemCalls
+import Tools
+
+/// Where the supervisor is in its life: readiness probes and admission depend on it.
+public enum ServerPhase: Sendable { case starting, ready, draining }
+
+public enum StartFailure: Error, Sendable {
+    /// Every worker is busy and the queue is full.
+    case overloaded
+    /// The server is draining and accepts no new call.
+    case draining
+}
+
+public final class CallService {
+    public let pool: WorkerPool
+    public let store = CallStore()
+    /// The tools in the order they are listed.
+    public let tools: [ToolDefinition]
+    private let toolsByName: [String: ToolDefinition]
+    private let defaultDeadlineSeconds: Double
+    /// Per-tool deadlines from the command line, overriding the tools' own.
+    private let toolDeadlines: [String: Double]
+    public var phase: ServerPhase = .starting
+
+    public init(pool: WorkerPool, tools: [ToolDefinition], defaultDeadlineSeconds: Double, toolDeadlines: [String: Double]) {
+        self.pool = pool
+        self.tools = tools
+        self.toolsByName = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
+        self.defaultDeadlineSeconds = defaultDeadlineSeconds
+        self.toolDeadlines = toolDeadlines
+    }
+
+    public func tool(named name: String) -> ToolDefinition? { toolsByName[name] }
+
+    public func deadline(for tool: ToolDefinition) -> Double {
+        toolDeadlines[tool.name] ?? tool.deadlineSeconds ?? defaultDeadlineSeconds
+    }
+
+    public var activeCount: Int { store.activeCount }
+
+    /// Starts a call whose input has already passed the tool's schema. The observer hears every
+    /// event, possibly before this returns (an idle worker may take the call at once).
+    public func start(tool: ToolDefinition, input: JSONValue, owner: String, sessionId: String? = nil,
+                      requestId: String? = nil, keepsEvents: Bool,
+                      observer: ((CallEvent) -> Void)? = nil) -> Result<CallRecord, StartFailure> {
+        guard phase != .draining else { return .failure(.draining) }
+        let record = CallRecord(id: Random.uuid(), owner: owner, tool: tool.name, sessionId: sessionId,
+                                requestId: requestId, keepsEvents: keepsEvents)
+        record.observer = observer
+        var bytes: [UInt8] = []
+        input.write(into: &bytes)
+        let submitted = pool.submit(tool: tool.name, input: bytes, callId: record.id, owner: owner,
+                                    deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
+            record.apply(event)
+            if event.isTerminal { self.store.markEnded(record) }
+        }
+        switch submitted {
+        case .success(let poolCall):
+            // A call handed to an idle worker may already be running, or even over.
+            if !record.status.hasEnded { record.poolCall = poolCall }
+            store.insert(record)
+            if record.status.hasEnded { store.markEnded(record) }
+            return .success(record)
+        case .failure(.queueFull):
+            return .failure(.overloaded)
+        case .failure(.shuttingDown):
+            return .failure(.draining)
+        }
+    }
+
+    /// Asks the call's worker to stop; the call then ends with `cancelled` (or whatever came first).
+    public func cancel(_ record: CallRecord, reason: String) {
+        if let poolCall = record.poolCall { pool.cancel(poolCall, reason: reason) }
+    }
+
+    /// Cancels every running or queued call of this owner; returns the ids of those now cancelled.
+    public func cancelAll(owner: String, reason: String) -> [String] {
+        var cancelled: [String] = []
+        for call in store.activeCalls(owner: owner) {
+            cancel(call, reason: reason)
+            if call.status == .cancelled { cancelled.append(call.id) }
+        }
+        return cancelled
+    }
+}

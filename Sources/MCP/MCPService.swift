@@ -1,0 +1,160 @@
+import Access
+import Calls
+import EventLoop
+import HTTP
+import JSON
+import SystemCalls
+
+/// The MCP front door: checks Origin/Host and credentials, then hands each request to its transport.
+///   /mcp                          Streamable HTTP (2025-03-26 … 2025-11-25) and stateless 2026-07-28
+///   /sse, /messages               the legacy HTTP+SSE transport (2024-11-05)
+///   /mcp/{tenant-uuid}[/{session}] seed 003's asynchronous tenant endpoint
+public final class MCPService {
+    let settings: MCPSettings
+    let authenticator: Authenticator
+    let calls: CallService
+    let methods: Methods
+    let sessions: SessionStore
+    private var streamable: StreamableHTTPTransport!
+    private var legacy: LegacySSETransport!
+    private var tenant: TenantTransport!
+    /// Every open SSE or NDJSON stream, for keep-alives.
+    var openStreams: [ObjectIdentifier: KeptAliveStream] = [:]
+
+    public init(calls: CallService, settings: MCPSettings, authenticator: Authenticator, loop: EventLoop) {
+        self.settings = settings
+        self.authenticator = authenticator
+        self.calls = calls
+        self.methods = Methods(calls: calls, settings: settings)
+        self.sessions = SessionStore(idleTimeoutMs: settings.sessionIdleTimeoutMs, maxSessions: settings.maxSessions)
+        streamable = StreamableHTTPTransport(service: self)
+        legacy = LegacySSETransport(service: self)
+        tenant = TenantTransport(service: self)
+        loop.every(milliseconds: 1000) { [unowned self] in self.tick() }
+    }
+
+    /// Live figures for the server://status resource.
+    public var statusFigures: () -> JSONObject {
+        get { methods.status }
+        set { methods.status = newValue }
+    }
+
+    public var sessionCount: Int { sessions.count }
+    public var openStreamCount: Int { openStreams.count }
+
+    /// Whether a path belongs to MCP (the router sends everything else to the execute API).
+    public static func serves(_ path: Substring) -> Bool {
+        path == "/mcp" || path == "/sse" || path == "/messages" || TenantTransport.parsePath(path) != nil
+    }
+
+    public func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
+        let path = request.path
+        let isTenant = path != "/mcp" && path != "/sse" && path != "/messages"
+        guard originAndHostAllowed(request, connection) else {
+            let error = RPCError(code: -32600, message: "Forbidden: the Origin or Host header is not allowed (DNS rebinding protection)")
+            return connection.respondRPCError(403, error)
+        }
+        let owner: String
+        switch authenticator.authenticate(authorization: request.header("authorization")) {
+        case .owner(let name):
+            owner = name
+        case .missing, .malformed, .unknown:
+            if isTenant { return tenant.respondUnauthorized(request, connection) }
+            let error = RPCError(code: RPCError.authenticationRequired, message: "Authentication required: send Authorization: Bearer <token>")
+            return connection.respondRPCError(401, error, headers: [("WWW-Authenticate", "Bearer realm=\"mcpd\"")])
+        }
+        switch path {
+        case "/mcp": streamable.handle(request, owner: owner, connection: connection)
+        case "/sse", "/messages": legacy.handle(request, owner: owner, connection: connection)
+        default: tenant.handle(request, owner: owner, connection: connection)
+        }
+    }
+
+    // MARK: DNS-rebinding protection
+
+    private func originAndHostAllowed(_ request: HTTPRequest, _ connection: HTTPConnection) -> Bool {
+        if let origin = request.header("origin") {
+            if !settings.allowedOrigins.contains("*") && !settings.allowedOrigins.contains(origin) {
+                guard let host = MCPService.host(ofOrigin: origin), MCPService.isLoopbackName(host) else { return false }
+            }
+        }
+        if let hostHeader = request.header("host"), !settings.allowedHosts.contains("*") {
+            let host = MCPService.hostName(hostHeader)
+            if !MCPService.isLoopbackName(host) && !settings.allowedHosts.contains(host) && !settings.allowedHosts.contains(hostHeader) {
+                // A server deliberately exposed beyond loopback serves whatever names reach it.
+                if Socket.isLoopback(connection.fd) { return false }
+            }
+        }
+        return true
+    }
+
+    static func isLoopbackName(_ host: String) -> Bool {
+        host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]" || host.hasSuffix(".localhost")
+            || host.hasPrefix("127.")
+    }
+
+    /// "http://example.com:8080" → "example.com"; "http://[::1]:80" → "::1".
+    static func host(ofOrigin origin: String) -> String? {
+        let parts = origin.split(separator: "/", maxSplits: 2, omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].hasSuffix(":"), parts[1].isEmpty else { return nil }
+        return hostName(String(parts[2]))
+    }
+
+    /// The host part of a Host header or an origin's authority, without port or brackets.
+    static func hostName(_ authority: String) -> String {
+        var text = Substring(authority)
+        if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
+        if text.hasPrefix("[") {
+            guard let close = text.firstIndex(of: "]") else { return String(text) }
+            return String(text[text.index(after: text.startIndex)..<close])
+        }
+        if let colon = text.firstIndex(of: ":") { text = text[..<colon] }
+        return text.lowercased()
+    }
+
+    // MARK: streams and sessions
+
+    func track(_ stream: KeptAliveStream) {
+        let key = ObjectIdentifier(stream)
+        openStreams[key] = stream
+        let connection = stream.stream.connection
+        let previous = connection.onClose
+        connection.onClose = { [weak self] in
+            self?.openStreams[key] = nil
+            stream.stream.isOpen = false
+            previous?()
+            stream.closed()
+        }
+    }
+
+    private func tick() {
+        let now = Clock.monotonicMillis()
+        sessions.expire(now: now, calls: calls)
+        for (key, kept) in openStreams {
+            if !kept.stream.isOpen {
+                openStreams[key] = nil
+            } else if now - kept.stream.lastSentAtMs >= settings.keepAliveIntervalMs {
+                kept.keepAlive()
+            }
+        }
+    }
+}
+
+/// An open stream and how to keep it alive (an SSE comment, or seed 003's ping notification).
+final class KeptAliveStream {
+    let stream: EventStream
+    let keepAlive: () -> Void
+    /// Told when the client goes away.
+    var onClosed: (() -> Void)?
+
+    init(stream: EventStream, keepAlive: @escaping () -> Void) {
+        self.stream = stream
+        self.keepAlive = keepAlive
+    }
+
+    func closed() { onClosed?(); onClosed = nil }
+
+    static func sse(_ stream: EventStream) -> KeptAliveStream {
+        KeptAliveStream(stream: stream) { stream.send(Array(": keep-alive\n\n".utf8)) }
+    }
+}

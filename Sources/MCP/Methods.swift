@@ -1,0 +1,396 @@
+import Calls
+import JSON
+import Pool
+import SystemCalls
+import Tools
+
+/// Where one request's messages go, whatever the transport: notifications and server-to-client
+/// requests related to it first, then exactly one response — or none, when the client cancelled.
+protocol Reply: AnyObject {
+    func send(_ message: JSONValue)
+    func finish(_ response: JSONValue)
+    /// The request ends without a response (the client cancelled it).
+    func abandon()
+    /// Registers what to do when the client goes away before the response (stateless requests
+    /// cancel their call; sessionful ones keep running, so the client can resume).
+    func onAbort(_ handler: @escaping () -> Void)
+}
+
+extension Reply {
+    func onAbort(_ handler: @escaping () -> Void) {}
+}
+
+/// What a request is answered in the light of.
+struct RequestContext {
+    let revision: ProtocolRevision
+    let owner: String
+    /// nil for stateless (2026-07-28) requests.
+    let session: Session?
+    let clientCapabilities: JSONObject
+    /// Notifications/message below this severity are not sent; none at all when nil.
+    let logLevel: LogSeverity?
+    /// Seed 003's dialect: ping answers {"status":"pong"}, completions/complete its own shape.
+    var seed003 = false
+}
+
+public struct MCPSettings: Sendable {
+    public var serverName = "mcpd"
+    public var serverVersion = "0.1.0"
+    public var instructions = "mcpd hosts tools that run in isolated worker processes. Call tools/list to see them."
+    /// Items per page of tools/list, prompts/list, resources/list.
+    public var pageSize = 100
+    /// Directory served by the file://{path} resource template (none when nil).
+    public var resourceRoot: String?
+    public var sessionIdleTimeoutMs: Int64 = 30 * 60 * 1000
+    public var maxSessions = 10_000
+    /// Origins allowed besides loopback ones ("*" allows any).
+    public var allowedOrigins: [String] = []
+    /// Host header values allowed besides loopback names ("*" allows any).
+    public var allowedHosts: [String] = []
+    public var keepAliveIntervalMs: Int64 = 15_000
+
+    public init() {}
+}
+
+/// The MCP methods, independent of transport.
+final class Methods {
+    let calls: CallService
+    let settings: MCPSettings
+    let catalog: Catalog
+    /// Live figures for server://status.
+    var status: () -> JSONObject = { JSONObject() }
+
+    init(calls: CallService, settings: MCPSettings) {
+        self.calls = calls
+        self.settings = settings
+        self.catalog = Catalog(resourceRoot: settings.resourceRoot)
+    }
+
+    /// Methods that exist in each revision (initialize is handled by the transports).
+    static func exists(_ method: String, in revision: ProtocolRevision) -> Bool {
+        switch method {
+        case "tools/list", "tools/call", "prompts/list", "prompts/get", "resources/list", "resources/read",
+             "resources/templates/list", "completion/complete":
+            return true
+        case "ping", "logging/setLevel", "resources/subscribe", "resources/unsubscribe", "initialize":
+            return !revision.isStateless
+        case "server/discover", "subscriptions/listen":
+            return revision.isStateless
+        default:
+            return false
+        }
+    }
+
+    // MARK: results every transport shares
+
+    func capabilities(for revision: ProtocolRevision) -> JSONObject {
+        var capabilities = JSONObject([
+            ("prompts", ["listChanged": true]),
+            ("resources", revision.isStateless ? ["listChanged": true] : ["subscribe": true, "listChanged": true]),
+            ("tools", ["listChanged": true]),
+        ])
+        if !revision.isStateless { capabilities["logging"] = .object(JSONObject()) }
+        if revision.hasAnnotations { capabilities["completions"] = .object(JSONObject()) }
+        return capabilities
+    }
+
+    func serverInfo(for revision: ProtocolRevision) -> JSONValue {
+        var info = JSONObject([("name", .string(settings.serverName)), ("version", .string(settings.serverVersion))])
+        if revision.hasStructuredContent { info["title"] = "mcpd tool host" }
+        return .object(info)
+    }
+
+    func initializeResult(_ revision: ProtocolRevision) -> JSONObject {
+        JSONObject([("protocolVersion", .string(revision.rawValue)),
+                    ("capabilities", .object(capabilities(for: revision))),
+                    ("serverInfo", serverInfo(for: revision)),
+                    ("instructions", .string(settings.instructions))])
+    }
+
+    /// The revision a client's initialize asks for: its own if we speak it, else our latest.
+    static func negotiate(_ params: JSONObject) -> Result<ProtocolRevision, RPCError> {
+        guard let requested = params["protocolVersion"]?.stringValue else {
+            return .failure(.invalidParams("protocolVersion must be a string"))
+        }
+        if let revision = ProtocolRevision(rawValue: requested), ProtocolRevision.sessionful.contains(revision) {
+            return .success(revision)
+        }
+        // A well-formed date we do not know: offer our latest, as the specification says. Anything
+        // else is not a version at all.
+        if requested.utf8.count == 10, requested.split(separator: "-").count == 3 { return .success(.latestSessionful) }
+        return .failure(RPCError(code: -32602, message: "Unsupported protocol version",
+                                 data: .object(JSONObject([("supported", .array(ProtocolRevision.sessionful.map { .string($0.rawValue) })),
+                                                           ("requested", .string(requested))]))))
+    }
+
+    // MARK: dispatch
+
+    func handle(id: JSONValue, method: String, params: JSONObject, context: RequestContext, reply: Reply) {
+        guard Methods.exists(method, in: context.revision) || (method == "completions/complete" && context.seed003) else {
+            return reply.finish(JSONRPCMessage.error(id: id, .methodNotFound(method)))
+        }
+        let outcome: Result<JSONObject, RPCError>
+        switch method {
+        case "ping":
+            outcome = .success(context.seed003 ? JSONObject([("status", "pong"), ("timestamp", .string(Catalog.timestamp()))]) : JSONObject())
+        case "tools/list":
+            outcome = page(calls.tools.map { Catalog.render($0, for: context.revision) }, key: "tools", params)
+        case "tools/call":
+            return callTool(id: id, params: params, context: context, reply: reply)
+        case "prompts/list":
+            outcome = page(Catalog.prompts.map { Catalog.render($0, for: context.revision) }, key: "prompts", params)
+        case "prompts/get":
+            outcome = catalog.getPrompt(params)
+        case "resources/list":
+            outcome = page(catalog.listResources(), key: "resources", params)
+        case "resources/templates/list":
+            outcome = page(catalog.listTemplates(), key: "resourceTemplates", params)
+        case "resources/read":
+            if let uri = params["uri"]?.stringValue {
+                outcome = catalog.read(uri, status: status).map { JSONObject([("contents", .array($0))]) }
+            } else {
+                outcome = .failure(.invalidParams("uri must be a string"))
+            }
+        case "resources/subscribe", "resources/unsubscribe":
+            if let uri = params["uri"]?.stringValue, let session = context.session {
+                if method == "resources/subscribe" { session.subscriptions.insert(uri) } else { session.subscriptions.remove(uri) }
+                outcome = .success(JSONObject())
+            } else {
+                outcome = .failure(.invalidParams("uri must be a string"))
+            }
+        case "completion/complete", "completions/complete":
+            outcome = complete(params, context)
+        case "logging/setLevel":
+            if let name = params["level"]?.stringValue, let level = LogSeverity(name: name) {
+                context.session?.logLevel = level
+                outcome = .success(JSONObject())
+            } else {
+                outcome = .failure(.invalidParams("level must be one of debug, info, notice, warning, error, critical, alert, emergency"))
+            }
+        default:
+            outcome = .failure(.methodNotFound(method))
+        }
+        switch outcome {
+        case .success(let result): reply.finish(JSONRPCMessage.result(id: id, result))
+        case .failure(let error): reply.finish(JSONRPCMessage.error(id: id, error))
+        }
+    }
+
+    /// A 2025-03-26 batch: requests run concurrently; `completion` gets their responses (and
+    /// those to malformed elements) once all have answered.
+    func handleBatch(_ batch: [JSONValue], context: RequestContext, completion: @escaping ([JSONValue]) -> Void) {
+        let collector = BatchCollector(completion: completion)
+        for element in batch {
+            switch JSONRPCMessage.parse(element) {
+            case .failure(let invalid):
+                collector.add(JSONRPCMessage.error(id: invalid.id, invalid.error))
+            case .success(.notification(let method, let params)):
+                handleNotification(method: method, params: params, context: context)
+            case .success(.response(let id, let result, let error)):
+                handleResponse(id: id, result: result, error: error, session: context.session)
+            case .success(.request(let id, "initialize", _)):
+                collector.add(JSONRPCMessage.error(id: id, .invalidRequest("initialize must not be part of a batch")))
+            case .success(.request(let id, let method, let params)):
+                handle(id: id, method: method, params: params, context: context, reply: collector.element())
+            }
+        }
+        collector.seal()
+    }
+
+    func handleNotification(method: String, params: JSONObject, context: RequestContext) {
+        switch method {
+        case "notifications/cancelled":
+            guard let session = context.session, let requestId = params["requestId"],
+                  let record = session.callsInFlight[Methods.key(requestId)] else { return }
+            session.callsInFlight[Methods.key(requestId)] = nil
+            calls.cancel(record, reason: "cancelled by the MCP client")
+        default:
+            // notifications/initialized, roots/list_changed, progress: nothing to do.
+            break
+        }
+    }
+
+    /// A client's answer to a server-to-client request.
+    func handleResponse(id: JSONValue, result: JSONValue?, error: JSONValue?, session: Session?) {
+        guard let session, let answer = session.awaitingClient.removeValue(forKey: Methods.key(id)) else { return }
+        answer(result, error)
+    }
+
+    static func key(_ id: JSONValue) -> String {
+        if let text = id.stringValue { return "s:" + text }
+        return "n:" + id.serialized()
+    }
+
+    // MARK: pagination
+
+    /// Cursors are opaque to clients; ours is the offset of the next page.
+    private func page(_ items: [JSONValue], key: String, _ params: JSONObject) -> Result<JSONObject, RPCError> {
+        var start = 0
+        if let cursor = params["cursor"], !cursor.isNull {
+            guard let text = cursor.stringValue, text.hasPrefix("o"), let offset = Int(text.dropFirst()),
+                  offset >= 0, offset <= items.count else {
+                return .failure(.invalidParams("the cursor is not one this server issued"))
+            }
+            start = offset
+        }
+        let end = min(items.count, start + settings.pageSize)
+        var result = JSONObject([(key, .array(Array(items[start..<end])))])
+        if end < items.count { result["nextCursor"] = .string("o\(end)") }
+        return .success(result)
+    }
+
+    // MARK: completion
+
+    private func complete(_ params: JSONObject, _ context: RequestContext) -> Result<JSONObject, RPCError> {
+        var values: [String]
+        if let ref = params["ref"]?.objectValue, ref["type"]?.stringValue == "ref/tool" {
+            // Seed 003: complete a tool's parameter names.
+            guard let name = ref["name"]?.stringValue, let tool = calls.tool(named: name) else {
+                return .failure(.invalidParams("no such tool"))
+            }
+            let prefix = params["argument"]?.stringValue ?? params["argument"]?["value"]?.stringValue ?? ""
+            values = (tool.inputSchema["properties"]?.objectValue?.keys ?? []).filter { $0.hasPrefix(prefix) }
+        } else {
+            switch catalog.complete(params) {
+            case .success(let found): values = found
+            case .failure(let error): return .failure(error)
+            }
+        }
+        values = Array(values.prefix(100))
+        var result = JSONObject([("completion", .object(JSONObject([
+            ("values", .array(values.map { .string($0) })), ("total", .int(Int64(values.count))), ("hasMore", false),
+        ])))])
+        if context.seed003 {
+            result["completions"] = .array(values.map { ["value": .string($0)] })
+        }
+        return .success(result)
+    }
+
+    // MARK: tools/call
+
+    private func callTool(id: JSONValue, params: JSONObject, context: RequestContext, reply: Reply) {
+        guard let name = params["name"]?.stringValue else {
+            return reply.finish(JSONRPCMessage.error(id: id, .invalidParams("name must be a string")))
+        }
+        guard let tool = calls.tool(named: name) else {
+            return reply.finish(JSONRPCMessage.error(id: id, RPCError(code: -32602, message: "Unknown tool: \(name)")))
+        }
+        let arguments = params["arguments"] ?? .object(JSONObject())
+        guard arguments.objectValue != nil else {
+            return reply.finish(JSONRPCMessage.error(id: id, .invalidParams("arguments must be an object")))
+        }
+        // Input that fails the schema is the model's mistake: a tool error it can read and correct.
+        if let violation = JSONSchema.validate(arguments, against: tool.inputSchema, path: "arguments") {
+            return reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("Invalid arguments: \(violation.description)")))
+        }
+        let progressToken = params["_meta"]?["progressToken"]
+        let run = ToolRun(id: id, revision: context.revision, progressToken: progressToken, reply: reply)
+        let session = context.session
+        let key = Methods.key(id)
+        let started = calls.start(tool: tool, input: arguments, owner: context.owner, sessionId: session?.id,
+                                  keepsEvents: false) { [weak session] event in
+            if event.isTerminal { session?.callsInFlight[key] = nil }
+            run.apply(event)
+        }
+        switch started {
+        case .success(let record):
+            if !record.status.hasEnded {
+                session?.callsInFlight[key] = record
+                run.record = record
+                reply.onAbort { [unowned self] in self.calls.cancel(record, reason: "the client closed the request's stream") }
+            }
+        case .failure(.overloaded):
+            reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is overloaded: every worker is busy and the queue is full. Retry shortly.")))
+        case .failure(.draining):
+            reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is shutting down.")))
+        }
+    }
+}
+
+/// One tools/call in flight: turns the worker's events into MCP messages for its reply.
+final class ToolRun {
+    let id: JSONValue
+    let revision: ProtocolRevision
+    let progressToken: JSONValue?
+    let reply: Reply
+    var record: CallRecord?
+    private var progress: Int64 = 0
+    /// Set when the client cancelled: the request then ends without a response.
+    var cancelledByClient = false
+
+    init(id: JSONValue, revision: ProtocolRevision, progressToken: JSONValue?, reply: Reply) {
+        self.id = id
+        self.revision = revision
+        self.progressToken = progressToken
+        self.reply = reply
+    }
+
+    func apply(_ event: CallEvent) {
+        switch event {
+        case .dispatched:
+            break
+        case .partial(let bytes), .progress(let bytes):
+            guard let token = progressToken, token.stringValue != nil || token.intValue != nil else { return }
+            let fields = (try? JSONValue.parse(bytes))?.objectValue ?? JSONObject()
+            progress += 1
+            var params = JSONObject([("progressToken", token),
+                                     ("progress", fields["progress"] ?? .int(progress))])
+            if let total = fields["total"] { params["total"] = total }
+            if revision.hasAnnotations, let message = fields["message"]?.stringValue ?? fields["text"]?.stringValue {
+                params["message"] = .string(message)
+            }
+            reply.send(JSONRPCMessage.notification("notifications/progress", params))
+        case .finished(let bytes):
+            reply.finish(JSONRPCMessage.result(id: id, ToolResults.success(bytes, revision: revision)))
+        case .failed(let kind, let message):
+            reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("\(kind): \(message)")))
+        case .cancelled(let reason):
+            if cancelledByClient || reason == "cancelled by the MCP client" {
+                reply.abandon()
+            } else {
+                reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The call was cancelled: \(reason)")))
+            }
+        }
+    }
+}
+
+/// CallToolResult shapes.
+enum ToolResults {
+    static func error(_ text: String) -> JSONObject {
+        JSONObject([("content", .array([["type": "text", "text": .string(text)]])), ("isError", true)])
+    }
+
+    /// A worker's result object as an MCP result: MCP-shaped results (with `content`) pass through,
+    /// `{"text": …}` becomes one text block, anything else is JSON text (and structuredContent from
+    /// 2025-06-18 on).
+    static func success(_ bytes: [UInt8], revision: ProtocolRevision) -> JSONObject {
+        guard let object = (try? JSONValue.parse(bytes))?.objectValue else {
+            return error("the tool returned a result that is not a JSON object")
+        }
+        if let content = object["content"]?.arrayValue {
+            var result = JSONObject([("content", .array(content.compactMap { block(for: $0, revision) }))])
+            if revision.hasStructuredContent, let structured = object["structuredContent"] { result["structuredContent"] = structured }
+            if let isError = object["isError"]?.boolValue { result["isError"] = .bool(isError) }
+            return result
+        }
+        if object.count == 1, let text = object["text"]?.stringValue {
+            return JSONObject([("content", .array([["type": "text", "text": .string(text)]]))])
+        }
+        var result = JSONObject([("content", .array([["type": "text", "text": .string(JSONValue.object(object).serialized())]]))])
+        if revision.hasStructuredContent { result["structuredContent"] = .object(object) }
+        return result
+    }
+
+    /// Content blocks a revision does not know become text describing them.
+    private static func block(for value: JSONValue, _ revision: ProtocolRevision) -> JSONValue? {
+        guard let type = value["type"]?.stringValue else { return nil }
+        switch type {
+        case "audio" where !revision.hasAnnotations:
+            return ["type": "text", "text": .string("[audio content, \(value["mimeType"]?.stringValue ?? "unknown type"), not supported by protocol \(revision.rawValue)]")]
+        case "resource_link" where !revision.hasStructuredContent:
+            return ["type": "text", "text": .string("Resource: \(value["uri"]?.stringValue ?? "")")]
+        default:
+            return value
+        }
+    }
+}
