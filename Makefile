@@ -2,8 +2,9 @@
 #
 # On a fresh Debian 12 machine `make run` and `make test` do all the set-up: whatever tool is
 # missing comes from Debian's packages or PyPI through .ci/deps.sh, which does nothing (and
-# costs nothing) when everything is present. The Swift toolchain is not a Debian package: it is
-# expected on PATH or at $(SWIFT_BIN).
+# costs nothing) when everything is present; the Python test tools go into the virtualenv
+# .build/venv. The Swift toolchain is not a Debian package: it is expected on PATH or at
+# $(SWIFT_BIN).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
@@ -17,34 +18,47 @@ ifeq ($(shell command -v swift 2>/dev/null),)
 export PATH := $(SWIFT_BIN):$(PATH)
 endif
 SWIFT ?= swift
-PYTHON ?= python3
-export PYTHON
+# The integration tests' Python tools (pinned in Tests/integration/requirements.txt) live in a
+# virtualenv that `make deps` makes from BASE_PYTHON and keeps in step with that file; `make clean`
+# removes it with the rest of .build. PYTHON=... runs the tests with another interpreter instead:
+# `make deps` then pip-installs the pins into it unless it has them all.
+BASE_PYTHON ?= python3
+VENV := $(CURDIR)/.build/venv
+PYTHON ?= $(VENV)/bin/python
+export PYTHON BASE_PYTHON
 
 PREFIX ?= /usr/local
 ARGS ?=
 PYTEST_ARGS ?=
 INTEGRATION_DIR := Tests/integration
 
-# Requirements as COMMAND=DEBIAN_PACKAGE and PYTHON_MODULE=PYPI_PACKAGE.
+# Requirements as COMMAND=DEBIAN_PACKAGE, and the Python ones as a pip requirements file.
 # Running needs nothing but the toolchain; curl and jq are for the README's walkthrough.
 APT_RUN := curl=curl jq=jq
 APT_TEST := curl=curl jq=jq wrk=wrk nginx=nginx-light systemd-socket-activate=systemd
-PIP_TEST := pytest=pytest
+PY_REQUIREMENTS := $(INTEGRATION_DIR)/requirements.txt
+# The virtualenv, or with PYTHON=another interpreter that interpreter itself (.ci/deps.sh).
+PY_TEST := $(if $(filter $(VENV)/bin/python,$(abspath $(PYTHON))),venv:$(VENV)=$(PY_REQUIREMENTS),pyreq:$(PY_REQUIREMENTS))
 
 # sudo only when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
 
-.PHONY: help deps deps-run toolchain build debug run test unit-test integration-test bench install clean
+.PHONY: help deps deps-run venv toolchain build debug run test unit-test integration-test bench install clean
 
 help: ## list the targets
 	@echo "mcpd — make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | \
 		awk -F':.*## ' '{ printf "  %-18s %s\n", $$1, $$2 }'
 	@echo "Variables: ARGS='...' (make run), PREFIX=$(PREFIX) (make install),"
-	@echo "           PYTEST_ARGS='...' (make test), BENCH_SECONDS=10 (make bench)"
+	@echo "           PYTEST_ARGS='...' (make test), BENCH_SECONDS=10 (make bench),"
+	@echo "           PYTHON=... (the tests' interpreter; default .build/venv/bin/python),"
+	@echo "           BASE_PYTHON=$(BASE_PYTHON) (what .build/venv is made from)"
 
-deps: ## install the test and benchmark tools that are missing (wrk, nginx, curl, jq, systemd-socket-activate, pytest)
-	@bash .ci/deps.sh $(addprefix apt:,$(APT_TEST)) $(addprefix pip:,$(PIP_TEST))
+deps: ## install the missing test and benchmark tools (wrk, nginx, curl, jq, systemd-socket-activate), then `make venv`
+	@bash .ci/deps.sh $(addprefix apt:,$(APT_TEST)) $(PY_TEST)
+
+venv: ## make or update .build/venv from Tests/integration/requirements.txt (pytest, mcp, jsonschema)
+	@bash .ci/deps.sh $(PY_TEST)
 
 deps-run: ## install what `make run` and the README walkthrough need (curl, jq)
 	@bash .ci/deps.sh $(addprefix apt:,$(APT_RUN))
@@ -70,7 +84,7 @@ unit-test: toolchain
 	$(SWIFT) test --skip-build
 
 # The integration tests run the real debug binaries found through MCPD_BIN_DIR.
-integration-test:
+integration-test: venv
 	MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS)
 
 bench: deps build ## compare mcpd with nginx under wrk (bench/run.sh; writes bench/RESULTS.md)
@@ -79,6 +93,6 @@ bench: deps build ## compare mcpd with nginx under wrk (bench/run.sh; writes ben
 install: build ## install binaries to PREFIX/bin (/usr/local/bin) and units to /etc/systemd/system (deploy/install.sh)
 	$(SUDO) env PREFIX=$(PREFIX) BUILD_DIR=$(CURDIR)/.build/release bash deploy/install.sh
 
-clean: ## remove build products and benchmark output
+clean: ## remove build products (.build, with the venv) and benchmark output
 	rm -rf .build bench/out .pytest_cache
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -53,6 +53,9 @@ public final class CallRecord {
             if keepsEvents { append(name: "partial", data: spliceType("partial", into: object)) }
         case .progress(let object):
             if keepsEvents { append(name: "progress", data: spliceType("progress", into: object)) }
+        case .log, .ask:
+            // Only MCP surfaces carry these to a client (through the observer).
+            break
         case .finished(let object):
             status = .finished
             if keepsEvents { append(name: "final", data: spliceType("final", into: object)) }

@@ -47,7 +47,7 @@ public final class CallService {
     /// Starts a call whose input has already passed the tool's schema. The observer hears every
     /// event, possibly before this returns (an idle worker may take the call at once).
     public func start(tool: ToolDefinition, input: JSONValue, owner: String, sessionId: String? = nil,
-                      requestId: String? = nil, keepsEvents: Bool,
+                      requestId: String? = nil, keepsEvents: Bool, canAskClient: Bool = false,
                       observer: ((CallEvent) -> Void)? = nil) -> Result<CallRecord, StartFailure> {
         guard phase != .draining else { return .failure(.draining) }
         let record = CallRecord(id: Random.uuid(), owner: owner, tool: tool.name, sessionId: sessionId,
@@ -59,6 +59,9 @@ public final class CallService {
                                     deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
             record.apply(event)
             if event.isTerminal { self.store.markEnded(record) }
+            if case .ask = event, !canAskClient {
+                self.answer(record, error: "this tool needs to ask the client, which is not possible through this API")
+            }
         }
         switch submitted {
         case .success(let poolCall):
@@ -72,6 +75,19 @@ public final class CallService {
         case .failure(.shuttingDown):
             return .failure(.draining)
         }
+    }
+
+    /// Answers the tool's pending question (a client request such as sampling) with a result.
+    public func answer(_ record: CallRecord, result: JSONValue) {
+        guard let poolCall = record.poolCall else { return }
+        pool.answer(poolCall, payload: Array(JSONValue.object(JSONObject([("result", result)])).serialized().utf8))
+    }
+
+    /// Answers the tool's pending question with an error.
+    public func answer(_ record: CallRecord, error message: String, code: Int64 = -32603) {
+        guard let poolCall = record.poolCall else { return }
+        let error = JSONObject([("code", .int(code)), ("message", .string(message))])
+        pool.answer(poolCall, payload: Array(JSONValue.object(JSONObject([("error", .object(error))])).serialized().utf8))
     }
 
     /// Asks the call's worker to stop; the call then ends with `cancelled` (or whatever came first).

@@ -8,7 +8,11 @@ import Tools
 struct Catalog {
     /// The directory `file://{path}` resources are read from; nil disables the template.
     var resourceRoot: String?
+    /// Whether the conformance suite's fixtures are served too.
+    var conformance = false
     let startedAtMs = Clock.monotonicMillis()
+
+    var prompts: [Prompt] { conformance ? Catalog.builtinPrompts + ConformanceFixtures.prompts : Catalog.builtinPrompts }
 
     // MARK: tools
 
@@ -35,7 +39,7 @@ struct Catalog {
         let render: @Sendable ([String: String]) -> [JSONValue]
     }
 
-    static let prompts: [Prompt] = [
+    static let builtinPrompts: [Prompt] = [
         Prompt(name: "greeting", title: "Greeting", description: "Generate a friendly greeting prompt",
                arguments: [("name", "Name of the person to greet", false)]) { arguments in
             [userText("Please greet \(arguments["name"] ?? "the user") in a friendly way.")]
@@ -63,7 +67,7 @@ struct Catalog {
 
     func getPrompt(_ params: JSONObject) -> Result<JSONObject, RPCError> {
         guard let name = params["name"]?.stringValue else { return .failure(.invalidParams("name must be a string")) }
-        guard let prompt = Catalog.prompts.first(where: { $0.name == name }) else {
+        guard let prompt = prompts.first(where: { $0.name == name }) else {
             return .failure(.invalidParams("no prompt named '\(name)'"))
         }
         var arguments: [String: String] = [:]
@@ -85,18 +89,24 @@ struct Catalog {
     static let statusURI = "server://status"
 
     func listResources() -> [JSONValue] {
-        [["uri": .string(Catalog.statusURI), "name": "Server Status",
-          "description": "Current server status and health information", "mimeType": "application/json"]]
+        let status: JSONValue = ["uri": .string(Catalog.statusURI), "name": "Server Status",
+                                 "description": "Current server status and health information", "mimeType": "application/json"]
+        return [status] + (conformance ? ConformanceFixtures.resources : [])
     }
 
     func listTemplates() -> [JSONValue] {
-        guard resourceRoot != nil else { return [] }
-        return [["uriTemplate": "file://{path}", "name": "File Resource",
-                 "description": "Read file contents from the server's resource directory", "mimeType": "text/plain"]]
+        var templates: [JSONValue] = []
+        if resourceRoot != nil {
+            templates.append(["uriTemplate": "file://{path}", "name": "File Resource",
+                              "description": "Read file contents from the server's resource directory", "mimeType": "text/plain"])
+        }
+        if conformance { templates += ConformanceFixtures.templates }
+        return templates
     }
 
     /// Reads a resource. `status` supplies the live figures of server://status.
     func read(_ uri: String, status: () -> JSONObject) -> Result<[JSONValue], RPCError> {
+        if conformance, let contents = ConformanceFixtures.read(uri) { return .success(contents) }
         if uri == Catalog.statusURI {
             var object = JSONObject([("status", "healthy"), ("timestamp", .string(Catalog.timestamp())),
                                      ("uptime", .int((Clock.monotonicMillis() - startedAtMs) / 1000))])
@@ -137,7 +147,7 @@ struct Catalog {
         }
         switch type {
         case "ref/prompt":
-            guard let name = ref["name"]?.stringValue, let prompt = Catalog.prompts.first(where: { $0.name == name }) else {
+            guard let name = ref["name"]?.stringValue, let prompt = prompts.first(where: { $0.name == name }) else {
                 return .failure(.invalidParams("no such prompt"))
             }
             let candidates: [String]

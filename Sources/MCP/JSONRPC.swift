@@ -86,13 +86,22 @@ struct RPCError: Error {
     /// 2026-07-28: the request needs a client capability the client did not declare.
     static func missingCapability(_ capability: String) -> RPCError {
         RPCError(code: -32021, message: "this request needs the client capability '\(capability)'",
-                 data: .object(JSONObject([("requiredCapabilities", .array([.string(capability)]))])))
+                 data: .object(JSONObject([("requiredCapabilities", .object(JSONObject([(capability, .object(JSONObject()))])))])))
     }
     /// 2026-07-28: the request's protocol version is not one this server speaks.
     static func unsupportedVersion(_ requested: String) -> RPCError {
         RPCError(code: -32022, message: "unsupported protocol version '\(requested)'",
                  data: .object(JSONObject([("supported", .array(ProtocolRevision.allNames.map { .string($0) })),
                                            ("requested", .string(requested))])))
+    }
+
+    /// The HTTP status a stateless (2026-07-28) error is sent with.
+    var httpStatus: Int {
+        switch code {
+        case -32601: return 404
+        case -32700, -32600, -32602, -32020, -32021, -32022: return 400
+        default: return 200
+        }
     }
 
     var json: JSONValue {

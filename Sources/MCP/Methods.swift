@@ -48,6 +48,9 @@ public struct MCPSettings: Sendable {
     /// Host header values allowed besides loopback names ("*" allows any).
     public var allowedHosts: [String] = []
     public var keepAliveIntervalMs: Int64 = 15_000
+    /// Serve the MCP conformance suite's fixture prompts and resources (its tools are added to the
+    /// tool list by the supervisor).
+    public var conformanceFixtures = false
 
     public init() {}
 }
@@ -63,7 +66,7 @@ final class Methods {
     init(calls: CallService, settings: MCPSettings) {
         self.calls = calls
         self.settings = settings
-        self.catalog = Catalog(resourceRoot: settings.resourceRoot)
+        self.catalog = Catalog(resourceRoot: settings.resourceRoot, conformance: settings.conformanceFixtures)
     }
 
     /// Methods that exist in each revision (initialize is handled by the transports).
@@ -138,7 +141,7 @@ final class Methods {
         case "tools/call":
             return callTool(id: id, params: params, context: context, reply: reply)
         case "prompts/list":
-            outcome = page(Catalog.prompts.map { Catalog.render($0, for: context.revision) }, key: "prompts", params)
+            outcome = page(catalog.prompts.map { Catalog.render($0, for: context.revision) }, key: "prompts", params)
         case "prompts/get":
             outcome = catalog.getPrompt(params)
         case "resources/list":
@@ -203,7 +206,7 @@ final class Methods {
             guard let session = context.session, let requestId = params["requestId"],
                   let record = session.callsInFlight[Methods.key(requestId)] else { return }
             session.callsInFlight[Methods.key(requestId)] = nil
-            calls.cancel(record, reason: "cancelled by the MCP client")
+            calls.cancel(record, reason: ToolRun.clientCancelled)
         default:
             // notifications/initialized, roots/list_changed, progress: nothing to do.
             break
@@ -283,12 +286,11 @@ final class Methods {
         if let violation = JSONSchema.validate(arguments, against: tool.inputSchema, path: "arguments") {
             return reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("Invalid arguments: \(violation.description)")))
         }
-        let progressToken = params["_meta"]?["progressToken"]
-        let run = ToolRun(id: id, revision: context.revision, progressToken: progressToken, reply: reply)
+        let run = ToolRun(id: id, params: params, context: context, reply: reply, calls: calls)
         let session = context.session
         let key = Methods.key(id)
         let started = calls.start(tool: tool, input: arguments, owner: context.owner, sessionId: session?.id,
-                                  keepsEvents: false) { [weak session] event in
+                                  keepsEvents: false, canAskClient: true) { [weak session] event in
             if event.isTerminal { session?.callsInFlight[key] = nil }
             run.apply(event)
         }
@@ -303,53 +305,6 @@ final class Methods {
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is overloaded: every worker is busy and the queue is full. Retry shortly.")))
         case .failure(.draining):
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is shutting down.")))
-        }
-    }
-}
-
-/// One tools/call in flight: turns the worker's events into MCP messages for its reply.
-final class ToolRun {
-    let id: JSONValue
-    let revision: ProtocolRevision
-    let progressToken: JSONValue?
-    let reply: Reply
-    var record: CallRecord?
-    private var progress: Int64 = 0
-    /// Set when the client cancelled: the request then ends without a response.
-    var cancelledByClient = false
-
-    init(id: JSONValue, revision: ProtocolRevision, progressToken: JSONValue?, reply: Reply) {
-        self.id = id
-        self.revision = revision
-        self.progressToken = progressToken
-        self.reply = reply
-    }
-
-    func apply(_ event: CallEvent) {
-        switch event {
-        case .dispatched:
-            break
-        case .partial(let bytes), .progress(let bytes):
-            guard let token = progressToken, token.stringValue != nil || token.intValue != nil else { return }
-            let fields = (try? JSONValue.parse(bytes))?.objectValue ?? JSONObject()
-            progress += 1
-            var params = JSONObject([("progressToken", token),
-                                     ("progress", fields["progress"] ?? .int(progress))])
-            if let total = fields["total"] { params["total"] = total }
-            if revision.hasAnnotations, let message = fields["message"]?.stringValue ?? fields["text"]?.stringValue {
-                params["message"] = .string(message)
-            }
-            reply.send(JSONRPCMessage.notification("notifications/progress", params))
-        case .finished(let bytes):
-            reply.finish(JSONRPCMessage.result(id: id, ToolResults.success(bytes, revision: revision)))
-        case .failed(let kind, let message):
-            reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("\(kind): \(message)")))
-        case .cancelled(let reason):
-            if cancelledByClient || reason == "cancelled by the MCP client" {
-                reply.abandon()
-            } else {
-                reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The call was cancelled: \(reason)")))
-            }
         }
     }
 }

@@ -108,6 +108,9 @@ final class StatelessHandler {
             result = StatelessHandler.stamp(result, method: method, service: service)
             connection.respondJSONValue(200, JSONRPCMessage.result(id: id, result))
         case "subscriptions/listen":
+            guard request.accepts("text/event-stream") else {
+                return connection.respondRPCError(406, RPCError(code: -32600, message: "Not Acceptable: subscriptions/listen answers with text/event-stream"), id: id)
+            }
             listen(id: id, params: params, connection: connection)
         default:
             let reply = StatelessReply(connection: connection, acceptsSSE: request.accepts("text/event-stream"),
@@ -147,7 +150,8 @@ final class StatelessHandler {
     /// notifications it selected until the client closes it.
     private func listen(id: JSONValue, params: JSONObject, connection: HTTPConnection) {
         let filter = params["notifications"]?.objectValue ?? JSONObject()
-        let subscriptionId = JSONValue.string("sub-" + Random.hexToken(byteCount: 8))
+        // The client matches the acknowledgement to its request by this id: it must be the request's.
+        let subscriptionId = JSONValue.string(id.stringValue ?? id.serialized())
         connection.beginStream(status: 200, headers: SSE.headers)
         let stream = EventStream(connection: connection, lastEventId: 0)
         service.track(KeptAliveStream.sse(stream))
@@ -161,7 +165,6 @@ final class StatelessHandler {
             ("notifications", .object(acknowledged)),
         ]))
         stream.send(Array("event: message\ndata: \(notification.serialized())\n\n".utf8))
-        _ = id
     }
 }
 
@@ -214,16 +217,26 @@ final class StatelessReply: Reply {
         done = true
         abortHandler = nil
         var message = response
+        var status = 200
         if case .object(var object) = response, let result = object["result"]?.objectValue {
-            object["result"] = .object(StatelessHandler.stamp(result, method: method, service: service))
+            // An input_required result is not cacheable and carries no cache hint.
+            if result["resultType"]?.stringValue == "input_required" {
+                var stamped = result
+                stamped["_meta"] = .object(JSONObject([(StatelessHandler.serverInfoKey, service.methods.serverInfo(for: .v2026_07_28))]))
+                object["result"] = .object(stamped)
+            } else {
+                object["result"] = .object(StatelessHandler.stamp(result, method: method, service: service))
+            }
             message = .object(object)
+        } else if let code = response["error"]?["code"]?.intValue {
+            status = RPCError(code: Int(code), message: "").httpStatus
         }
         if let stream {
             stream.send(Array("event: message\ndata: \(message.serialized())\n\n".utf8))
             stream.finish()
         } else if let connection, connection.isOpen {
             connection.onClose = nil
-            connection.respondJSONValue(200, message)
+            connection.respondJSONValue(status, message)
         }
     }
 
@@ -232,8 +245,10 @@ final class StatelessReply: Reply {
         done = true
         abortHandler = nil
         if let stream { stream.finish() } else if let connection, connection.isOpen {
+            // Nothing may answer a cancelled request; the HTTP exchange still needs an end.
             connection.onClose = nil
-            connection.respondEmpty(202)
+            connection.beginStream(status: 200, headers: SSE.headers)
+            connection.endStream()
         }
     }
 }

@@ -204,7 +204,9 @@ final class PostReply: Reply {
         if let log {
             log.complete()
         } else if let connection, connection.isOpen {
-            connection.respondEmpty(202)
+            // Nothing may answer a cancelled request; the HTTP exchange still needs an end.
+            connection.beginStream(status: 200, headers: SSE.headers)
+            connection.endStream()
         }
     }
 

@@ -16,6 +16,10 @@ public enum CallEvent: Sendable {
     /// A partial result: a JSON object's bytes, as the worker sent them.
     case partial([UInt8])
     case progress([UInt8])
+    /// A log message for the client: {"level","data","logger"?}.
+    case log([UInt8])
+    /// The tool asks the client something ({"method","params"}); answer with `WorkerPool.answer`.
+    case ask([UInt8])
     /// Terminal: the tool's result, a JSON object's bytes.
     case finished([UInt8])
     /// Terminal: seed 004's error kinds (worker_crashed, deadline_exceeded, tool errors ...).

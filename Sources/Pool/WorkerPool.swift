@@ -81,6 +81,12 @@ public final class WorkerPool {
 
     /// Cancels a pending or running call: it ends `cancelled` now; its worker is told to stop and is
     /// killed if it does not within the grace period.
+    /// Delivers the client's answer to the call's pending `ask`; ignored once the call has ended.
+    public func answer(_ call: PoolCall, payload: [UInt8]) {
+        guard call.state == .running, let worker = call.worker, worker.call === call else { return }
+        worker.send(WorkerMessage(kind: .answer, callNumber: call.number, payload: payload))
+    }
+
     public func cancel(_ call: PoolCall, reason: String) {
         switch call.state {
         case .ended:
@@ -173,12 +179,17 @@ public final class WorkerPool {
             becomeIdle(worker)
         case .heartbeat:
             break
-        case .partial, .progress:
+        case .partial, .progress, .log, .ask:
             guard let call = worker.call, call.number == message.callNumber else { return }
             guard isJSONObjectLine(message.payload) else {
-                return protocolViolation(by: worker, "partial payload is not a one-line JSON object")
+                return protocolViolation(by: worker, "\(message.kind) payload is not a one-line JSON object")
             }
-            call.onEvent(message.kind == .partial ? .partial(message.payload) : .progress(message.payload))
+            switch message.kind {
+            case .partial: call.onEvent(.partial(message.payload))
+            case .progress: call.onEvent(.progress(message.payload))
+            case .log: call.onEvent(.log(message.payload))
+            default: call.onEvent(.ask(message.payload))
+            }
         case .result, .error, .cancelled:
             if let call = worker.call, call.number == message.callNumber {
                 worker.call = nil
@@ -204,7 +215,7 @@ public final class WorkerPool {
                 worker.callsServed += 1
                 callCompleted(on: worker)
             }
-        case .call, .cancel:
+        case .call, .cancel, .answer:
             protocolViolation(by: worker, "unexpected \(message.kind) message")
         }
     }

@@ -39,4 +39,17 @@ public protocol ToolContext: AnyObject {
     /// Waits up to `milliseconds`; returns true when the call was cancelled meanwhile.
     func waitForCancellation(milliseconds: Int) -> Bool
     var isCancelled: Bool { get }
+    /// Reports progress: {"progress": n, "total": m?, "message": s?}.
+    func emitProgress(_ fields: JSONObject)
+    /// Sends a log message to the client (MCP notifications/message).
+    func emitLog(level: String, data: JSONValue, logger: String?)
+    /// Asks the client (sampling/createMessage, elicitation/create, roots/list) and waits.
+    func askClient(method: String, params: JSONObject) -> ClientAnswer
+}
+
+/// The client's answer to a tool's question.
+public enum ClientAnswer: Sendable {
+    case result(JSONValue)
+    case error(String)
+    case cancelled
 }

@@ -25,13 +25,19 @@
 //   W→S error       payload: {"kind":k,"message":m,"data":d?} (seed 004's error shape). Terminal.
 //   S→W cancel      no payload: stop the call named by the call number.
 //   W→S cancelled   no payload: the call was abandoned; the worker is idle again. Terminal.
+//   W→S log         payload: {"level":"info","data":any,"logger":s?} — a log message for the client
+//                   (MCP notifications/message), filtered by the client's chosen level.
+//   W→S ask         payload: {"method":m,"params":p} — a request the tool needs the *client* to answer
+//                   (sampling/createMessage, elicitation/create, roots/list). The worker then waits.
+//   S→W answer      payload: {"result":r} or {"error":{"code":c,"message":m}}: the answer to the
+//                   call's pending ask. Exactly one answer per ask, unless the call is cancelled.
 // Exactly one terminal message answers each call. One call at a time per worker. A worker that reads
 // end-of-file on its socket exits: its supervisor is gone (or is retiring it).
 
 /// One protocol message, reassembled.
 public struct WorkerMessage: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
-        case ready = 1, call, partial, progress, heartbeat, result, error, cancel, cancelled
+        case ready = 1, call, partial, progress, heartbeat, result, error, cancel, cancelled, log, ask, answer
     }
 
     public var kind: Kind

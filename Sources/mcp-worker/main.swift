@@ -106,7 +106,10 @@ final class WorkerRuntime {
             return
         }
         let context = CallContext(runtime: self, callNumber: message.callNumber, tableSlot: Int(request.tableSlot))
-        switch BuiltinTools.run(tool: request.tool, input: input, context: context) {
+        let outcome = ConformanceTools.handles(request.tool)
+            ? ConformanceTools.run(tool: request.tool, input: input, context: context)
+            : BuiltinTools.run(tool: request.tool, input: input, context: context)
+        switch outcome {
         case .result(let fields):
             var payload: [UInt8] = []
             JSONValue.object(fields).write(into: &payload)
@@ -140,10 +143,45 @@ final class CallContext: ToolContext {
         self.epochAtStart = runtime.table.cancelEpoch
     }
 
-    func emitPartial(_ fields: JSONObject) {
+    func emitPartial(_ fields: JSONObject) { send(.partial, fields) }
+
+    func emitProgress(_ fields: JSONObject) { send(.progress, fields) }
+
+    func emitLog(level: String, data: JSONValue, logger: String?) {
+        var fields = JSONObject([("level", .string(level)), ("data", data)])
+        if let logger { fields["logger"] = .string(logger) }
+        send(.log, fields)
+    }
+
+    private func send(_ kind: WorkerMessage.Kind, _ fields: JSONObject) {
         var payload: [UInt8] = []
         JSONValue.object(fields).write(into: &payload)
-        if !runtime.endpoint.send(WorkerMessage(kind: .partial, callNumber: callNumber, payload: payload)) { exit(0) }
+        if !runtime.endpoint.send(WorkerMessage(kind: kind, callNumber: callNumber, payload: payload)) { exit(0) }
+    }
+
+    func askClient(method: String, params: JSONObject) -> ClientAnswer {
+        if isCancelled { return .cancelled }
+        send(.ask, JSONObject([("method", .string(method)), ("params", .object(params))]))
+        while true {
+            beat(now: Clock.monotonicMillis())
+            switch runtime.endpoint.receive(timeoutMs: 1000) {
+            case .closed:
+                exit(0)
+            case .message(let message) where message.callNumber == callNumber && message.kind == .cancel:
+                isCancelled = true
+                return .cancelled
+            case .message(let message) where message.callNumber == callNumber && message.kind == .answer:
+                guard let answer = (try? JSONValue.parse(message.payload))?.objectValue else { return .error("malformed answer") }
+                if let result = answer["result"] { return .result(result) }
+                return .error(answer["error"]?["message"]?.stringValue ?? "the client refused")
+            case .message, .timedOut:
+                let table = runtime.table
+                if table.isCancelRequested(slot: tableSlot) || table.cancelEpoch != epochAtStart {
+                    isCancelled = true
+                    return .cancelled
+                }
+            }
+        }
     }
 
     func waitForCancellation(milliseconds: Int) -> Bool {

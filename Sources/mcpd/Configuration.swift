@@ -27,6 +27,7 @@ struct Configuration {
     var allowedHosts: [String] = []
     var sessionIdleTimeout = 1800.0
     var pageSize = 100
+    var conformanceFixtures = false
 
     static let version = "0.1.0"
     static let devToken = "super-secret-token"
@@ -71,6 +72,8 @@ struct Configuration {
                                   names (repeatable; '*' accepts any): DNS-rebinding protection.
       --session-idle-timeout SECONDS  An idle MCP session expires after (default 1800).
       --page-size N               Items per page of MCP list results (default 100).
+      --conformance-fixtures      Also serve the tools, prompts and resources the official MCP
+                                  conformance suite's server scenarios call (for testing).
     OPERATIONS
       --runtime-dir DIR           Where the shared call table lives (default $RUNTIME_DIRECTORY,
                                   /run/mcpd as root, else $XDG_RUNTIME_DIR/mcpd or /tmp/mcpd-UID).
@@ -142,6 +145,7 @@ struct Configuration {
             case "--header-timeout": configuration.headerTimeout = try seconds(option, try value(option, inline))
             case "--stream-timeout": configuration.streamTimeout = try seconds(option, try value(option, inline))
             case "--keepalive-interval": configuration.keepAliveInterval = try seconds(option, try value(option, inline))
+            case "--conformance-fixtures": configuration.conformanceFixtures = true
             case "--resource-dir": configuration.resourceDirectory = try value(option, inline)
             case "--allowed-origin": configuration.allowedOrigins.append(try value(option, inline))
             case "--allowed-host": configuration.allowedHosts.append(try value(option, inline).lowercased())

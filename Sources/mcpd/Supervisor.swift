@@ -70,7 +70,8 @@ final class Supervisor {
         poolConfiguration.logLevel = configuration.logLevel
         pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
 
-        calls = CallService(pool: pool, tools: BuiltinTools.all, defaultDeadlineSeconds: configuration.callDeadline,
+        let tools = BuiltinTools.all + (configuration.conformanceFixtures ? ConformanceTools.all : [])
+        calls = CallService(pool: pool, tools: tools, defaultDeadlineSeconds: configuration.callDeadline,
                             toolDeadlines: configuration.toolDeadlines)
         let authenticator = Authenticator(credentials)
         var apiConfiguration = ExecuteAPIConfiguration(authenticator: authenticator)
@@ -85,6 +86,7 @@ final class Supervisor {
         mcpSettings.allowedHosts = configuration.allowedHosts
         mcpSettings.sessionIdleTimeoutMs = Int64(configuration.sessionIdleTimeout * 1000)
         mcpSettings.pageSize = configuration.pageSize
+        mcpSettings.conformanceFixtures = configuration.conformanceFixtures
         mcpSettings.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
         mcp = MCPService(calls: calls, settings: mcpSettings, authenticator: authenticator, loop: loop)
         router = Router(api: api, mcp: mcp)

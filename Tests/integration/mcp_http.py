@@ -1,0 +1,602 @@
+"""Raw-HTTP helpers shared by the MCP integration tests (test_mcp_*.py): every byte on the wire is
+the test's own, over conftest's `HttpConnection`.
+
+- `wire(revision, message, method)`: every message mcpd sends is checked against the published
+  schema of the revision in use (mcp_wire.py, imported when first needed);
+- `raw_request(...)`: a request head the test controls completely (Host included);
+- `McpSSE` / `parse_sse`: MCP's event streams, whose ids are strings ("1-2") and whose events may
+  carry empty data (2025-11-25's priming event), unlike the execute API's;
+- `NDJSONStream`: seed 003's newline-delimited JSON stream;
+- `StreamableClient`: one Streamable HTTP session on /mcp;
+- `stateless_*`: 2026-07-28 requests with their `_meta` envelope and mirrored headers;
+- `TenantClient`: seed 003's /mcp/{tenant-uuid} endpoint;
+- `LegacyClient`: the 2024-11-05 HTTP+SSE transport on /sse and /messages.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import time
+from dataclasses import dataclass, field
+
+from conftest import ALPHA, ConnectionClosed, HttpConnection, Response, json_body
+
+SESSIONFUL = ("2025-03-26", "2025-06-18", "2025-11-25")
+STATELESS = "2026-07-28"
+CLIENT_INFO = {"name": "mcpd-integration-tests", "version": "1.0.0"}
+
+_ids = itertools.count(1)
+
+
+def next_id() -> int:
+    return next(_ids)
+
+
+def wire(revision: str, message, method=None) -> None:
+    """mcp_wire.check_server_message, imported lazily (another module owns it)."""
+    import mcp_wire  # noqa: PLC0415 - lazily, see the module docstring
+    mcp_wire.check_server_message(revision, message, method)
+
+
+def content_type(resp: Response) -> str:
+    return (resp.header("content-type") or "").split(";")[0].strip().lower()
+
+
+# ----------------------------------------------------------------------------------------------
+# Requests whose every header is the test's
+# ----------------------------------------------------------------------------------------------
+
+def raw_request(method: str, path: str, headers=(), body: bytes | None = None,
+                host: str | None = "127.0.0.1", token: str | None = ALPHA) -> bytes:
+    """A request head with exactly these headers (Host first unless None; Content-Length added
+    for a body)."""
+    lines = [f"{method} {path} HTTP/1.1"]
+    if host is not None:
+        lines.append(f"Host: {host}")
+    if token is not None:
+        lines.append(f"Authorization: Bearer {token}")
+    hdrs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    for k, v in hdrs:
+        lines.append(f"{k}: {v}")
+    if body is None and method in ("POST", "PUT", "PATCH"):
+        body = b""
+    if body is not None and "content-length" not in {k.lower() for k, _ in hdrs}:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + (body or b"")
+
+
+def send(m, method, path, headers=(), body=None, host="127.0.0.1", token=ALPHA,
+         timeout=5.0) -> Response:
+    """One request on a fresh connection; the whole response is read."""
+    with m.conn(timeout) as c:
+        c.send(raw_request(method, path, headers, body, host, token))
+        return c.read_response(timeout, method)
+
+
+# ----------------------------------------------------------------------------------------------
+# Event streams
+# ----------------------------------------------------------------------------------------------
+
+@dataclass
+class McpEvent:
+    id: str | None
+    event: str | None
+    data: str
+    retry: int | None = None
+    received_at: float = field(default_factory=time.monotonic)
+
+    def json(self):
+        try:
+            return json.loads(self.data)
+        except ValueError as exc:
+            raise AssertionError(f"SSE data is not JSON: {self.data!r}") from exc
+
+    @property
+    def is_priming(self) -> bool:
+        return self.data == "" and self.id is not None
+
+    def __repr__(self) -> str:
+        return f"<McpEvent id={self.id!r} event={self.event!r} data={self.data[:200]!r}>"
+
+
+def _parse_block(block: str, comments: list[str]) -> McpEvent | None:
+    ev_id, ev_name, data_lines, retry, fields = None, None, [], None, 0
+    for line in block.split("\n"):
+        if line.startswith(":"):
+            comments.append(line[1:].strip())
+            continue
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        fields += 1
+        if name == "id":
+            ev_id = value
+        elif name == "event":
+            ev_name = value
+        elif name == "data":
+            data_lines.append(value)
+        elif name == "retry":
+            assert value.isdigit(), f"bad retry field {line!r}"
+            retry = int(value)
+        else:
+            raise AssertionError(f"unknown SSE field line {line!r}")
+    if fields == 0:
+        return None  # comments only (keep-alives)
+    return McpEvent(id=ev_id, event=ev_name, data="\n".join(data_lines), retry=retry)
+
+
+def parse_sse(text: str) -> list[McpEvent]:
+    """Every event of a complete text/event-stream body."""
+    text = text.replace("\r\n", "\n")
+    assert text == "" or text.endswith("\n\n"), f"event stream ends inside an event: {text[-200:]!r}"
+    events, comments = [], []
+    for block in text.split("\n\n"):
+        if block.strip("\n"):
+            ev = _parse_block(block.strip("\n"), comments)
+            if ev is not None:
+                events.append(ev)
+    return events
+
+
+class _ChunkReader:
+    """Text from a streamed response body: chunked, or up to EOF."""
+
+    def __init__(self, conn: HttpConnection, head: Response):
+        self.conn = conn
+        self.head = head
+        self.chunked = (head.header("transfer-encoding") or "").lower() == "chunked"
+        self.ended = False
+        self.raw = b""
+        if not self.chunked:
+            assert head.header("content-length") is None, f"a stream with Content-Length: {head!r}"
+
+    def pull(self, deadline: float) -> bytes | None:
+        """More bytes, or None when the response ended."""
+        if self.ended:
+            return None
+        if self.chunked:
+            chunk = self.conn.read_chunk(deadline)
+            if chunk is None:
+                self.ended = True
+                return None
+            self.raw += chunk
+            return chunk
+        try:
+            if not self.conn.buf:
+                self.conn._recv_more(deadline)
+        except ConnectionClosed:
+            self.ended = True
+            return None
+        data = bytes(self.conn.buf)
+        self.conn.buf.clear()
+        self.raw += data
+        return data
+
+
+class McpSSE:
+    """Reads an MCP event stream incrementally."""
+
+    def __init__(self, conn: HttpConnection, head: Response):
+        self.reader = _ChunkReader(conn, head)
+        self.head = head
+        self.text = ""
+        self.pending = b""
+        self.comments: list[str] = []
+        self.events: list[McpEvent] = []
+
+    @property
+    def ended(self) -> bool:
+        return self.reader.ended
+
+    def next_event(self, timeout: float = 5.0) -> McpEvent | None:
+        """The next event, or None when the response ended; socket.timeout after `timeout`."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self.text = self.text.replace("\r\n", "\n")
+            idx = self.text.find("\n\n")
+            if idx >= 0:
+                block, self.text = self.text[:idx], self.text[idx + 2:]
+                if not block.strip("\n"):
+                    continue
+                ev = _parse_block(block.strip("\n"), self.comments)
+                if ev is not None:
+                    self.events.append(ev)
+                    return ev
+                continue
+            data = self.reader.pull(deadline)
+            if data is None:
+                assert self.text.strip() == "", f"stream ended inside an event: {self.text!r}"
+                return None
+            self.pending += data
+            try:
+                self.text += self.pending.decode("utf-8")
+                self.pending = b""
+            except UnicodeDecodeError:
+                pass  # a character split across chunks
+
+    def read_to_end(self, timeout: float = 10.0) -> list[McpEvent]:
+        """Every remaining event until the response ends."""
+        deadline = time.monotonic() + timeout
+        out = []
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"stream did not end within {timeout}s; events so far {self.events}")
+            ev = self.next_event(remaining)
+            if ev is None:
+                return out
+            out.append(ev)
+
+    def messages(self, events=None) -> list:
+        return [e.json() for e in (self.events if events is None else events) if not e.is_priming]
+
+
+class NDJSONStream:
+    """Seed 003's newline-delimited JSON stream: one JSON message a line."""
+
+    def __init__(self, conn: HttpConnection, head: Response):
+        self.reader = _ChunkReader(conn, head)
+        self.head = head
+        self.buffer = b""
+        self.lines: list[dict] = []
+
+    @property
+    def ended(self) -> bool:
+        return self.reader.ended
+
+    def next_message(self, timeout: float = 5.0, skip_pings: bool = True):
+        deadline = time.monotonic() + timeout
+        while True:
+            idx = self.buffer.find(b"\n")
+            if idx >= 0:
+                line, self.buffer = self.buffer[:idx], self.buffer[idx + 1:]
+                assert line.strip(), "an empty line on the NDJSON stream"
+                try:
+                    msg = json.loads(line.decode("utf-8"))
+                except ValueError as exc:
+                    raise AssertionError(f"NDJSON line is not JSON: {line!r}") from exc
+                self.lines.append(msg)
+                if skip_pings and isinstance(msg, dict) and msg.get("method") == "notifications/ping":
+                    continue
+                return msg
+            data = self.reader.pull(deadline)
+            if data is None:
+                assert self.buffer == b"", f"stream ended inside a line: {self.buffer!r}"
+                return None
+            self.buffer += data
+
+    def wait_for_id(self, request_id, timeout: float = 5.0):
+        """Messages up to the response with this id (a batch array counts when it holds it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no response with id {request_id!r} within {timeout}s; got {self.lines}")
+            msg = self.next_message(remaining)
+            assert msg is not None, f"stream ended before the response with id {request_id!r}: {self.lines}"
+            if isinstance(msg, dict) and msg.get("id") == request_id and "method" not in msg:
+                return msg
+            if isinstance(msg, list) and any(isinstance(x, dict) and x.get("id") == request_id for x in msg):
+                return msg
+
+
+# ----------------------------------------------------------------------------------------------
+# Streamable HTTP (2025-03-26, 2025-06-18, 2025-11-25)
+# ----------------------------------------------------------------------------------------------
+
+ACCEPT_BOTH = "application/json, text/event-stream"
+
+
+def initialize_body(version: str, request_id=None, capabilities=None) -> dict:
+    return {"jsonrpc": "2.0", "id": request_id if request_id is not None else next_id(),
+            "method": "initialize",
+            "params": {"protocolVersion": version, "capabilities": capabilities or {},
+                       "clientInfo": CLIENT_INFO}}
+
+
+def request_body(method: str, params=None, request_id=None) -> dict:
+    body = {"jsonrpc": "2.0", "id": request_id if request_id is not None else next_id(),
+            "method": method}
+    if params is not None:
+        body["params"] = params
+    return body
+
+
+class StreamableClient:
+    """One session on /mcp, negotiated with initialize. Sends MCP-Protocol-Version from
+    2025-06-18 on (the specification requires it there; 2025-03-26 had no such header)."""
+
+    def __init__(self, m, revision: str = "2025-11-25", token: str | None = ALPHA,
+                 initialize: bool = True, host: str = "127.0.0.1", extra_headers=()):
+        self.m = m
+        self.revision = revision
+        self.token = token
+        self.host = host
+        self.extra_headers = list(extra_headers)
+        self.session_id: str | None = None
+        self.init_response: Response | None = None
+        if initialize:
+            self.initialize()
+
+    def initialize(self):
+        body = initialize_body(self.revision)
+        r = self.send("POST", body, session=False, version_header=False)
+        assert r.status == 200, f"initialize at {self.revision}: {r!r}"
+        assert content_type(r) == "application/json", r
+        msg = r.json()
+        wire(self.revision, msg, "initialize")
+        assert msg["id"] == body["id"] and msg["result"]["protocolVersion"] == self.revision, msg
+        sid = r.header("mcp-session-id")
+        assert sid, f"initialize answered without Mcp-Session-Id: {r!r}"
+        self.session_id = sid
+        self.init_response = r
+        n = self.send("POST", {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        assert n.status == 202 and n.body == b"", f"notifications/initialized: {n!r}"
+        return msg
+
+    def headers(self, session=True, version_header=True, accept=ACCEPT_BOTH, extra=()):
+        h = [("Content-Type", "application/json")]
+        if accept is not None:
+            h.append(("Accept", accept))
+        if session and self.session_id is not None:
+            h.append(("Mcp-Session-Id", self.session_id))
+        if version_header and self.revision >= "2025-06-18":
+            h.append(("MCP-Protocol-Version", self.revision))
+        return h + self.extra_headers + list(extra)
+
+    def raw(self, method: str, body=None, session=True, version_header=True, accept=ACCEPT_BOTH,
+            extra=()) -> bytes:
+        payload = None if body is None else (body if isinstance(body, bytes) else json_body(body))
+        if method == "GET" and accept == ACCEPT_BOTH:
+            accept = "text/event-stream"
+        hdrs = self.headers(session, version_header, accept, extra)
+        if payload is None:
+            hdrs = [(k, v) for k, v in hdrs if k != "Content-Type"]
+        return raw_request(method, "/mcp", hdrs, payload, self.host, self.token)
+
+    def send(self, method: str, body=None, conn: HttpConnection | None = None, timeout=5.0,
+             **kw) -> Response:
+        """One request; the whole response (an event stream is read to its end)."""
+        data = self.raw(method, body, **kw)
+        if conn is not None:
+            conn.send(data)
+            return conn.read_response(timeout, method)
+        with self.m.conn(timeout) as c:
+            c.send(data)
+            return c.read_response(timeout, method)
+
+    def post(self, body, **kw) -> Response:
+        return self.send("POST", body, **kw)
+
+    def open(self, method: str, body=None, conn: HttpConnection | None = None, timeout=5.0, **kw):
+        """Sends a request and reads the head: (head, McpSSE) for an event stream, else
+        (the whole response, None). The connection stays the caller's."""
+        conn.send(self.raw(method, body, **kw))
+        head = conn.read_head(timeout)
+        if head.status == 200 and content_type(head) == "text/event-stream":
+            return head, McpSSE(conn, head)
+        head.body = conn.read_body(head, time.monotonic() + timeout, method)
+        return head, None
+
+    def rpc(self, method: str, params=None, expect_error: int | None = None, **kw) -> dict:
+        """A request answered with application/json: the checked JSON-RPC response message."""
+        body = request_body(method, params)
+        r = self.post(body, **kw)
+        assert r.status == 200, f"{method}: {r!r}"
+        assert content_type(r) == "application/json", f"{method} not answered with JSON: {r!r}"
+        msg = r.json()
+        wire(self.revision, msg, method)
+        assert msg.get("id") == body["id"], f"id mismatch: sent {body['id']}, got {msg}"
+        if expect_error is None:
+            assert "result" in msg, f"{method} failed: {msg}"
+        else:
+            assert "error" in msg and msg["error"]["code"] == expect_error, \
+                f"{method}: expected error {expect_error}, got {msg}"
+        return msg
+
+    def result(self, method: str, params=None, **kw) -> dict:
+        return self.rpc(method, params, **kw)["result"]
+
+    def delete(self) -> Response:
+        return self.send("DELETE", None)
+
+
+def check_sse_messages(revision: str, events: list[McpEvent], method: str) -> list[dict]:
+    """Every non-priming event is `event: message` (or unnamed) carrying one valid message; the
+    messages are returned."""
+    out = []
+    for ev in events:
+        if ev.is_priming:
+            continue
+        assert ev.event in (None, "message"), f"unexpected SSE event name: {ev}"
+        msg = ev.json()
+        wire(revision, msg, method)
+        out.append(msg)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Stateless 2026-07-28
+# ----------------------------------------------------------------------------------------------
+
+PV_KEY = "io.modelcontextprotocol/protocolVersion"
+CAPS_KEY = "io.modelcontextprotocol/clientCapabilities"
+INFO_KEY = "io.modelcontextprotocol/clientInfo"
+LOG_KEY = "io.modelcontextprotocol/logLevel"
+SUB_KEY = "io.modelcontextprotocol/subscriptionId"
+NAME_BEARING = {"tools/call": "name", "prompts/get": "name", "resources/read": "uri"}
+
+
+def stateless_body(method: str, params=None, version: str = STATELESS, request_id=None,
+                   meta: dict | None = None, envelope: bool = True) -> dict:
+    params = dict(params or {})
+    if envelope:
+        m = {PV_KEY: version, CAPS_KEY: {}, INFO_KEY: CLIENT_INFO}
+        m.update(params.get("_meta", {}))
+        m.update(meta or {})
+        params["_meta"] = m
+    return request_body(method, params, request_id)
+
+
+def stateless_headers(body: dict, version: str = STATELESS, accept=ACCEPT_BOTH, overrides=None,
+                      omit=()) -> list:
+    """Content-Type, Accept, MCP-Protocol-Version, Mcp-Method and (for name-bearing methods)
+    Mcp-Name, mirrored from the body; `overrides` replaces values, `omit` drops headers."""
+    method = body.get("method")
+    h = {"Content-Type": "application/json", "Accept": accept, "MCP-Protocol-Version": version,
+         "Mcp-Method": method}
+    key = NAME_BEARING.get(method)
+    if key is not None and isinstance(body.get("params", {}).get(key), str):
+        h["Mcp-Name"] = body["params"][key]
+    h.update(overrides or {})
+    return [(k, v) for k, v in h.items() if k not in omit and v is not None]
+
+
+def stateless_post(m, body: dict, headers=None, timeout=5.0, token=ALPHA, **kw) -> Response:
+    if headers is None:
+        headers = stateless_headers(body, **kw)
+    return send(m, "POST", "/mcp", headers, json_body(body), token=token, timeout=timeout)
+
+
+# ----------------------------------------------------------------------------------------------
+# Seed 003's tenant endpoint
+# ----------------------------------------------------------------------------------------------
+
+SEED003_NOTIFICATIONS = ("notifications/connection", "notifications/ping")
+
+
+def wire_tenant(revision: str, message, method=None) -> None:
+    """The wire check, except for seed 003's own notifications (not MCP methods: documented by
+    the seed, checked field by field by the tests)."""
+    if isinstance(message, dict) and message.get("method") in SEED003_NOTIFICATIONS:
+        return
+    wire(revision, message, method)
+
+
+class TenantClient:
+    def __init__(self, m, tenant: str, revision: str = "2025-03-26", token: str | None = ALPHA,
+                 initialize: bool = True):
+        self.m = m
+        self.tenant = tenant
+        self.revision = revision
+        self.token = token
+        self.session_id: str | None = None
+        if initialize:
+            self.initialize()
+
+    @property
+    def path(self) -> str:
+        return f"/mcp/{self.tenant}"
+
+    def headers(self, session="header", extra=()):
+        h = [("Content-Type", "application/json")]
+        if session == "header" and self.session_id:
+            h.append(("Mcp-Session-Id", self.session_id))
+        if self.revision == "2025-06-18":
+            h.append(("MCP-Protocol-Version", self.revision))
+        return h + list(extra)
+
+    def initialize(self) -> dict:
+        body = initialize_body(self.revision)
+        r = send(self.m, "POST", self.path, self.headers(session=None), json_body(body), token=self.token)
+        assert r.status == 200, f"tenant initialize: {r!r}"
+        assert content_type(r) == "application/json", r
+        msg = r.json()
+        wire(self.revision, msg, "initialize")
+        assert msg["result"]["protocolVersion"] == self.revision, msg
+        self.session_id = r.header("mcp-session-id")
+        assert self.session_id, f"no Mcp-Session-Id: {r!r}"
+        return msg
+
+    def post(self, body, session="header", path=None, extra=(), token="default") -> Response:
+        payload = body if isinstance(body, bytes) else json_body(body)
+        return send(self.m, "POST", path or self.path, self.headers(session, extra), payload,
+                    token=self.token if token == "default" else token)
+
+    def queue(self, method: str, params=None, **kw) -> dict:
+        body = request_body(method, params)
+        r = self.post(body, **kw)
+        assert r.status == 202, f"{method}: {r!r}"
+        assert content_type(r) == "application/json", r
+        assert r.json() == {"status": "queued"}, r
+        return body
+
+    def open_stream(self, conn: HttpConnection, headers=(), query_session=True, timeout=5.0):
+        path = self.path + (f"?session_id={self.session_id}" if query_session else "")
+        hdrs = list(headers)
+        if self.revision == "2025-06-18":
+            hdrs.append(("MCP-Protocol-Version", self.revision))
+        conn.send(raw_request("GET", path, hdrs, None, "127.0.0.1", self.token))
+        head = conn.read_head(timeout)
+        if head.status != 200:
+            head.body = conn.read_body(head, time.monotonic() + timeout)
+            return head, None
+        if self.revision == "2024-11-05":
+            return head, McpSSE(conn, head)
+        return head, NDJSONStream(conn, head)
+
+
+# ----------------------------------------------------------------------------------------------
+# Legacy HTTP+SSE (2024-11-05)
+# ----------------------------------------------------------------------------------------------
+
+class LegacyClient:
+    """GET /sse held open on `self.conn`; POSTs go to the endpoint it names."""
+
+    def __init__(self, m, token: str | None = ALPHA, timeout: float = 5.0):
+        self.m = m
+        self.token = token
+        self.conn = m.conn(timeout)
+        self.conn.send(raw_request("GET", "/sse", [("Accept", "text/event-stream")], None,
+                                   "127.0.0.1", token))
+        self.head = self.conn.read_head(timeout)
+        assert self.head.status == 200, f"GET /sse: {self.head!r}"
+        assert content_type(self.head) == "text/event-stream", self.head
+        self.sse = McpSSE(self.conn, self.head)
+        self.endpoint_event = self.sse.next_event(timeout)
+        assert self.endpoint_event is not None and self.endpoint_event.event == "endpoint", \
+            f"first event is not endpoint: {self.endpoint_event}"
+        self.endpoint = self.endpoint_event.data
+        self.revision = "2024-11-05"
+
+    @property
+    def session_id(self) -> str:
+        return self.endpoint.split("session_id=", 1)[1]
+
+    def close(self):
+        self.conn.close()
+
+    def post(self, body, path=None, token="default") -> Response:
+        payload = body if isinstance(body, bytes) else json_body(body)
+        return send(self.m, "POST", path or self.endpoint, [("Content-Type", "application/json")],
+                    payload, token=self.token if token == "default" else token)
+
+    def next_message(self, timeout: float = 5.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise socket.timeout(f"no message event within {timeout}s")
+            ev = self.sse.next_event(remaining)
+            assert ev is not None, f"the /sse stream ended: {self.sse.events}"
+            assert ev.event == "message", f"unexpected event on /sse: {ev}"
+            return ev.json()
+
+    def request(self, method: str, params=None, timeout: float = 5.0) -> dict:
+        body = request_body(method, params)
+        r = self.post(body)
+        assert r.status == 202, f"{method}: {r!r}"
+        msg = self.next_message(timeout)
+        assert msg.get("id") == body["id"], f"expected the response to {body['id']}, got {msg}"
+        wire(self.revision, msg, method)
+        return msg
+
+    def initialize(self, version: str = "2024-11-05") -> dict:
+        msg = self.request("initialize", initialize_body(version)["params"])
+        self.revision = msg["result"]["protocolVersion"]
+        wire(self.revision, msg, "initialize")
+        r = self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        assert r.status == 202, r
+        return msg
