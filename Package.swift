@@ -48,6 +48,7 @@ let package = Package(
             dependencies: ["CallTable", "SystemCalls", "JSON"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
+        .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
     ]
 )

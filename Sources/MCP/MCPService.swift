@@ -89,8 +89,10 @@ public final class MCPService {
     }
 
     static func isLoopbackName(_ host: String) -> Bool {
-        host == "localhost" || host == "127.0.0.1" || host == "::1" || host == "[::1]" || host.hasSuffix(".localhost")
-            || host.hasPrefix("127.")
+        if host == "localhost" || host == "::1" || host == "[::1]" || host.hasSuffix(".localhost") { return true }
+        // 127.0.0.0/8 written as a dotted quad, and nothing else ("127.0.0.1.evil.example" is a name).
+        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
     }
 
     /// "http://example.com:8080" → "example.com"; "http://[::1]:80" → "::1".

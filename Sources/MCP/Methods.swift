@@ -86,6 +86,10 @@ final class Methods {
 
     // MARK: results every transport shares
 
+    /// A small SVG mark, inline so that clients need no further request.
+    static let icon = "data:image/svg+xml;base64," + Base64.encode(Array(
+        "<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'><rect width='16' height='16' rx='3' fill='#1f6feb'/><path d='M4 11V5l4 4 4-4v6' stroke='#fff' fill='none' stroke-width='1.5'/></svg>".utf8))
+
     func capabilities(for revision: ProtocolRevision) -> JSONObject {
         var capabilities = JSONObject([
             ("prompts", ["listChanged": true]),
@@ -100,6 +104,10 @@ final class Methods {
     func serverInfo(for revision: ProtocolRevision) -> JSONValue {
         var info = JSONObject([("name", .string(settings.serverName)), ("version", .string(settings.serverVersion))])
         if revision.hasStructuredContent { info["title"] = "mcpd tool host" }
+        if revision.hasIcons {
+            info["description"] = "Hosts MCP tools in isolated worker processes"
+            info["icons"] = [["src": .string(Methods.icon), "mimeType": "image/svg+xml", "sizes": ["any"]]]
+        }
         return .object(info)
     }
 

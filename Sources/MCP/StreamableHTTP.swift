@@ -147,7 +147,7 @@ final class StreamableHTTPTransport {
         kept.onClosed = { [weak log] in log?.connectionClosed(stream) }
         if after == 0 && session.revision >= .v2025_11_25 && log.number == Session.standaloneStream {
             log.attach(stream, after: Int.max)
-            log.append(nil)  // the priming event: an id to resume from, no data
+            log.append(nil, retryMs: 3000)  // the priming event: an id to resume from, no data; reconnect after 3 s
         } else {
             log.attach(stream, after: after)
         }
@@ -225,7 +225,7 @@ final class PostReply: Reply {
         kept.onClosed = { [weak log] in log?.connectionClosed(stream) }
         if let session, session.revision >= .v2025_11_25 {
             log.attach(stream, after: Int.max)
-            log.append(nil)  // priming event
+            log.append(nil, retryMs: 3000)  // priming event
         } else {
             log.attach(stream, after: 0)
         }

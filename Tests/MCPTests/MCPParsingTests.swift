@@ -1,0 +1,113 @@
+// The pure parts of the MCP layer: JSON-RPC message classification, revision negotiation, the
+// tenant path and host checks, resumable event ids, base64 and tool-result shaping.
+@testable import MCP
+import JSON
+import Testing
+
+@Suite("MCP parsing and shaping")
+struct MCPParsingTests {
+    private func parse(_ text: String) -> Result<JSONRPCMessage, JSONRPCMessage.Invalid> {
+        JSONRPCMessage.parse(try! JSONValue.parse(Array(text.utf8)))
+    }
+
+    @Test func classifiesRequestsNotificationsAndResponses() {
+        guard case .success(.request(let id, let method, _)) = parse(#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#) else {
+            Issue.record("not a request"); return
+        }
+        #expect(id == 7 && method == "ping")
+        guard case .success(.notification(let name, _)) = parse(#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#) else {
+            Issue.record("not a notification"); return
+        }
+        #expect(name == "notifications/initialized")
+        guard case .success(.response(let rid, let result, _)) = parse(#"{"jsonrpc":"2.0","id":"a","result":{}}"#) else {
+            Issue.record("not a response"); return
+        }
+        #expect(rid == "a" && result == .object(JSONObject()))
+    }
+
+    @Test func rejectsMalformedMessagesWithInvalidRequest() {
+        for text in [#"{"id":1,"method":"ping"}"#, #"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+                     #"{"jsonrpc":"2.0","id":1,"method":"ping","params":[1]}"#, #"{"jsonrpc":"2.0","id":{},"method":"x"}"#,
+                     #"{"jsonrpc":"2.0","id":1}"#, #"[1]"#] {
+            guard case .failure(let invalid) = parse(text) else { Issue.record("accepted \(text)"); continue }
+            #expect(invalid.error.code == -32600, "\(text)")
+        }
+    }
+
+    @Test func negotiatesRevisions() {
+        func negotiate(_ version: String) -> Result<ProtocolRevision, RPCError> {
+            Methods.negotiate(JSONObject([("protocolVersion", .string(version))]))
+        }
+        #expect((try? negotiate("2025-03-26").get()) == .v2025_03_26)
+        #expect((try? negotiate("2024-11-05").get()) == .v2024_11_05)
+        #expect((try? negotiate("2030-01-01").get()) == .v2025_11_25)
+        // 2026-07-28 is stateless: initialize never negotiates it.
+        #expect((try? negotiate("2026-07-28").get()) == .v2025_11_25)
+        guard case .failure(let error) = negotiate("latest") else { Issue.record("accepted garbage"); return }
+        #expect(error.code == -32602)
+        #expect(error.data?["requested"] == "latest")
+        #expect(error.data?["supported"]?.arrayValue?.contains("2025-06-18") == true)
+    }
+
+    @Test func gatesMethodsByRevision() {
+        #expect(Methods.exists("ping", in: .v2025_11_25))
+        #expect(!Methods.exists("ping", in: .v2026_07_28))
+        #expect(!Methods.exists("logging/setLevel", in: .v2026_07_28))
+        #expect(Methods.exists("server/discover", in: .v2026_07_28))
+        #expect(!Methods.exists("server/discover", in: .v2025_06_18))
+        #expect(!Methods.exists("tasks/list", in: .v2025_11_25))
+        #expect(ProtocolRevision.v2025_03_26.allowsBatches && !ProtocolRevision.v2025_06_18.allowsBatches)
+    }
+
+    @Test func parsesTenantPaths() {
+        let tenant = "550e8400-e29b-41d4-a716-446655440000"
+        #expect(TenantTransport.parsePath("/mcp/\(tenant)"[...])?.tenant == tenant)
+        #expect(TenantTransport.parsePath("/mcp/\(tenant)/abc"[...])?.session == "abc")
+        #expect(TenantTransport.parsePath("/mcp/execute"[...]) == nil)
+        #expect(TenantTransport.parsePath("/mcp/\(tenant)/a/b"[...]) == nil)
+        #expect(TenantTransport.parsePath("/mcp/550e8400xe29b-41d4-a716-446655440000"[...]) == nil)
+        #expect(MCPService.serves("/mcp") && MCPService.serves("/sse") && MCPService.serves("/messages"))
+        #expect(!MCPService.serves("/mcp/manifest") && !MCPService.serves("/mcp/stream/x"))
+    }
+
+    @Test func readsHostsForRebindingChecks() {
+        #expect(MCPService.hostName("localhost:8000") == "localhost")
+        #expect(MCPService.hostName("[::1]:8000") == "::1")
+        #expect(MCPService.host(ofOrigin: "http://Evil.Example:80") == "evil.example")
+        #expect(MCPService.host(ofOrigin: "null") == nil)
+        #expect(MCPService.isLoopbackName("127.0.0.1") && MCPService.isLoopbackName("::1"))
+        #expect(MCPService.isLoopbackName("127.1.2.3") && MCPService.isLoopbackName("app.localhost"))
+        #expect(!MCPService.isLoopbackName("127.0.0.1.evil.example"))
+        #expect(!MCPService.isLoopbackName("evil.example"))
+    }
+
+    @Test func eventIdsNameTheirStream() {
+        let log = StreamLog(number: 3)
+        #expect(log.eventId(5) == "3-5")
+        #expect(StreamLog.parse(eventId: "3-5")! == (3, 5))
+        #expect(StreamLog.parse(eventId: "35") == nil)
+        #expect(StreamLog.parse(eventId: "a-b") == nil)
+    }
+
+    @Test func base64RoundTrips() {
+        for text in ["", "f", "fo", "foo", "foob", "fooba", "foobar"] {
+            let encoded = Base64.encode(Array(text.utf8))
+            #expect(Base64.decode(encoded) == Array(text.utf8))
+        }
+        #expect(Base64.encode(Array("foobar".utf8)) == "Zm9vYmFy")
+        #expect(Base64.decode("Zm9v!") == nil)
+    }
+
+    @Test func shapesToolResultsForTheRevision() {
+        let text = ToolResults.success(Array(#"{"text":"hi"}"#.utf8), revision: .v2025_06_18)
+        #expect(text["content"] == [["type": "text", "text": "hi"]])
+        #expect(text["structuredContent"] == nil)
+        let structured = ToolResults.success(Array(#"{"a":1}"#.utf8), revision: .v2025_06_18)
+        #expect(structured["structuredContent"] == ["a": 1])
+        #expect(ToolResults.success(Array(#"{"a":1}"#.utf8), revision: .v2025_03_26)["structuredContent"] == nil)
+        let audio = Array(#"{"content":[{"type":"audio","data":"AA==","mimeType":"audio/wav"}]}"#.utf8)
+        #expect(ToolResults.success(audio, revision: .v2024_11_05)["content"]?.arrayValue?.first?["type"] == "text")
+        #expect(ToolResults.success(audio, revision: .v2025_03_26)["content"]?.arrayValue?.first?["type"] == "audio")
+        #expect(ToolResults.error("boom")["isError"] == true)
+    }
+}
