@@ -20,6 +20,10 @@ public final class MCPService {
     private var tenant: TenantTransport!
     /// Every open SSE or NDJSON stream, for keep-alives.
     var openStreams: [ObjectIdentifier: KeptAliveStream] = [:]
+    /// 2026-07-28 listen streams subscribed to resources.
+    var resourceListeners: [ResourceListener] = []
+    /// What server://status said last time subscribers were told, to tell them only of changes.
+    private var lastStatusFingerprint = ""
 
     public init(calls: CallService, settings: MCPSettings, authenticator: Authenticator, loop: EventLoop) {
         self.settings = settings
@@ -132,6 +136,7 @@ public final class MCPService {
     private func tick() {
         let now = Clock.monotonicMillis()
         sessions.expire(now: now, calls: calls)
+        notifyStatusSubscribers()
         for (key, kept) in openStreams {
             if !kept.stream.isOpen {
                 openStreams[key] = nil
@@ -139,6 +144,24 @@ public final class MCPService {
                 kept.keepAlive()
             }
         }
+    }
+}
+
+extension MCPService {
+    /// server://status changes when workers or calls do: its subscribers hear
+    /// notifications/resources/updated (sessions on their GET stream, listeners on theirs).
+    func notifyStatusSubscribers() {
+        resourceListeners.removeAll { !$0.stream.isOpen }
+        let fingerprint = methods.status().description
+        guard fingerprint != lastStatusFingerprint else { return }
+        lastStatusFingerprint = fingerprint
+        let uri = Catalog.statusURI
+        sessions.forEach { session in
+            guard session.subscriptions.contains(uri) else { return }
+            let message = JSONRPCMessage.notification("notifications/resources/updated", JSONObject([("uri", .string(uri))]))
+            session.standalone.append(Array(message.serialized().utf8))
+        }
+        for listener in resourceListeners where listener.uris.contains(uri) { listener.updated(uri) }
     }
 }
 

@@ -191,6 +191,8 @@ final class SessionStore {
 
     func insert(_ session: Session) { sessions[session.id] = session }
 
+    func forEach(_ body: (Session) -> Void) { sessions.values.forEach(body) }
+
     /// The session if it exists, belongs to this owner and surface, and has not expired.
     func session(_ id: String, owner: String, surface: Session.Surface) -> Session? {
         guard let session = sessions[id], session.owner == owner, session.surface == surface else { return nil }

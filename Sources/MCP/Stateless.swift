@@ -165,6 +165,22 @@ final class StatelessHandler {
             ("notifications", .object(acknowledged)),
         ]))
         stream.send(Array("event: message\ndata: \(notification.serialized())\n\n".utf8))
+        let uris = Set((filter["resourceSubscriptions"]?.arrayValue ?? []).compactMap(\.stringValue))
+        if !uris.isEmpty { service.resourceListeners.append(ResourceListener(stream: stream, uris: uris, subscriptionId: subscriptionId)) }
+    }
+}
+
+/// A subscriptions/listen stream that asked for notifications/resources/updated.
+struct ResourceListener {
+    let stream: EventStream
+    let uris: Set<String>
+    let subscriptionId: JSONValue
+
+    func updated(_ uri: String) {
+        let message = JSONRPCMessage.notification("notifications/resources/updated", JSONObject([
+            ("_meta", .object(JSONObject([(StatelessHandler.subscriptionIdKey, subscriptionId)]))), ("uri", .string(uri)),
+        ]))
+        stream.send(Array("event: message\ndata: \(message.serialized())\n\n".utf8))
     }
 }
 
