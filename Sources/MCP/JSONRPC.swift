@@ -49,8 +49,11 @@ enum JSONRPCMessage {
         .object(JSONObject([("jsonrpc", "2.0"), ("id", id), ("result", .object(result))]))
     }
 
+    /// An error response. When the request's id is unknown (unparseable body, or an HTTP-level
+    /// refusal before the body was read) the id is omitted, as 2025-11-25 on specifies.
     static func error(id: JSONValue, _ error: RPCError) -> JSONValue {
-        .object(JSONObject([("jsonrpc", "2.0"), ("id", id), ("error", error.json)]))
+        if id.isNull { return .object(JSONObject([("jsonrpc", "2.0"), ("error", error.json)])) }
+        return .object(JSONObject([("jsonrpc", "2.0"), ("id", id), ("error", error.json)]))
     }
 
     static func notification(_ method: String, _ params: JSONObject) -> JSONValue {

@@ -150,8 +150,8 @@ final class StatelessHandler {
     /// notifications it selected until the client closes it.
     private func listen(id: JSONValue, params: JSONObject, connection: HTTPConnection) {
         let filter = params["notifications"]?.objectValue ?? JSONObject()
-        // The client matches the acknowledgement to its request by this id: it must be the request's.
-        let subscriptionId = JSONValue.string(id.stringValue ?? id.serialized())
+        // The client matches the acknowledgement to its request by this id: the request's own, same JSON type.
+        let subscriptionId = id
         connection.beginStream(status: 200, headers: SSE.headers)
         let stream = EventStream(connection: connection, lastEventId: 0)
         service.track(KeptAliveStream.sse(stream))

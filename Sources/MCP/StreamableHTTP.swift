@@ -35,13 +35,17 @@ final class StreamableHTTPTransport {
 
     private enum SessionLookup { case found(Session), answered }
 
-    private func session(for request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) -> SessionLookup {
+    /// `requestId` is the id of the POSTed request, echoed in the error when there is one.
+    private func session(for request: HTTPRequest, _ owner: String, _ connection: HTTPConnection,
+                         requestId: JSONValue = .null) -> SessionLookup {
         guard let id = request.header("mcp-session-id") else {
-            connection.respondRPCError(400, RPCError(code: -32600, message: "Bad Request: Mcp-Session-Id header is required; send initialize first"))
+            connection.respondRPCError(400, RPCError(code: -32600, message: "Bad Request: Mcp-Session-Id header is required; send initialize first"),
+                                       id: requestId)
             return .answered
         }
         guard let session = service.sessions.session(id, owner: owner, surface: .streamableHTTP) else {
-            connection.respondRPCError(404, RPCError(code: -32001, message: "Session not found: it expired or was deleted; initialize a new one"))
+            connection.respondRPCError(404, RPCError(code: -32001, message: "Session not found: it expired or was deleted; initialize a new one"),
+                                       id: requestId)
             return .answered
         }
         // Absent: 2025-03-26 is assumed. Present: it must be the negotiated revision.
@@ -49,7 +53,7 @@ final class StreamableHTTPTransport {
             let message = ProtocolRevision(rawValue: version) == nil
                 ? "Bad Request: unsupported MCP-Protocol-Version '\(version)'; supported: \(ProtocolRevision.allNames.joined(separator: ", "))"
                 : "Bad Request: MCP-Protocol-Version '\(version)' differs from the session's negotiated \(session.revision.rawValue)"
-            connection.respondRPCError(400, RPCError(code: -32600, message: message))
+            connection.respondRPCError(400, RPCError(code: -32600, message: message), id: requestId)
             return .answered
         }
         return .found(session)
@@ -64,13 +68,15 @@ final class StreamableHTTPTransport {
         } catch {
             return connection.respondRPCError(400, .parse(error.description))
         }
+        let requestId = body["id"] ?? .null
         if let version = request.header("mcp-protocol-version"), ProtocolRevision(rawValue: version) == nil {
-            return connection.respondRPCError(400, RPCError(code: -32600, message: "Bad Request: unsupported MCP-Protocol-Version '\(version)'; supported: \(ProtocolRevision.allNames.joined(separator: ", "))"))
+            return connection.respondRPCError(400, RPCError(code: -32600, message: "Bad Request: unsupported MCP-Protocol-Version '\(version)'; supported: \(ProtocolRevision.allNames.joined(separator: ", "))"),
+                                              id: requestId)
         }
         if case .object(let object) = body, object["method"]?.stringValue == "initialize" {
             return initialize(object, request, owner, connection)
         }
-        guard case .found(let session) = session(for: request, owner, connection) else { return }
+        guard case .found(let session) = session(for: request, owner, connection, requestId: requestId) else { return }
         let context = RequestContext(revision: session.revision, owner: owner, session: session,
                                      clientCapabilities: session.clientCapabilities, logLevel: session.logLevel)
         let acceptsSSE = request.accepts("text/event-stream")

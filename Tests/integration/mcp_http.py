@@ -21,7 +21,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from conftest import ALPHA, ConnectionClosed, HttpConnection, Response, json_body
+from conftest import ALPHA, ConnectionClosed, HttpConnection, Response, ctl_calls, json_body, wait_until
 
 SESSIONFUL = ("2025-03-26", "2025-06-18", "2025-11-25")
 STATELESS = "2026-07-28"
@@ -594,9 +594,56 @@ class LegacyClient:
         return msg
 
     def initialize(self, version: str = "2024-11-05") -> dict:
-        msg = self.request("initialize", initialize_body(version)["params"])
+        body = initialize_body(version)
+        r = self.post(body)
+        assert r.status == 202, f"initialize: {r!r}"
+        msg = self.next_message()
+        assert msg.get("id") == body["id"], msg
         self.revision = msg["result"]["protocolVersion"]
         wire(self.revision, msg, "initialize")
         r = self.post({"jsonrpc": "2.0", "method": "notifications/initialized"})
         assert r.status == 202, r
         return msg
+
+
+# ----------------------------------------------------------------------------------------------
+# Errors answered at the HTTP level
+# ----------------------------------------------------------------------------------------------
+
+def check_transport_error(resp: Response, status: int, code: int, revision: str | None = None,
+                          method: str | None = None) -> dict:
+    """An HTTP error status carrying one JSON-RPC error message with this code. With `revision`
+    the message is also checked against that revision's schema — where the schema has a valid form
+    for it: up to 2025-06-18 an error response needs a string or integer id, so an error to a
+    request whose id the server could not know (id null, as JSON-RPC 2.0 has it) is checked there
+    only by shape; from 2025-11-25 on such an error omits the id."""
+    assert resp.status == status, f"expected HTTP {status} with JSON-RPC {code}, got {resp!r}"
+    assert content_type(resp) == "application/json", f"error body not JSON: {resp!r}"
+    msg = resp.json()
+    assert isinstance(msg, dict) and msg.get("jsonrpc") == "2.0", msg
+    err = msg.get("error")
+    assert isinstance(err, dict) and err.get("code") == code, f"expected error code {code}: {msg}"
+    assert isinstance(err.get("message"), str) and err["message"], msg
+    assert "result" not in msg, msg
+    if revision is not None and (revision >= "2025-11-25" or msg.get("id") is not None):
+        wire(revision, msg, method)
+    return msg
+
+
+# --- the call table, through mcpctl ----------------------------------------------------------
+
+def counters(m) -> dict:
+    return m.ctl_status()["counters"]
+
+
+def wait_running_call(m, tool="countdown", timeout=5.0) -> dict:
+    def find():
+        for c in ctl_calls(m.ctl_status()):
+            if c["tool"] == tool and c["state"] == "running":
+                return c
+        return None
+    return wait_until(find, timeout, message=f"a running {tool} call in mcpctl status")
+
+
+def no_calls_in_flight(m) -> bool:
+    return not [c for c in ctl_calls(m.ctl_status()) if c["state"] in ("pending", "running")]
