@@ -91,7 +91,16 @@ struct Catalog {
     func listResources() -> [JSONValue] {
         let status: JSONValue = ["uri": .string(Catalog.statusURI), "name": "Server Status",
                                  "description": "Current server status and health information", "mimeType": "application/json"]
-        return [status] + (conformance ? ConformanceFixtures.resources : [])
+        let files: [JSONValue] = resourceFiles().map { name in
+            ["uri": .string("file://" + name), "name": .string(name), "mimeType": "text/plain"]
+        }
+        return [status] + files + (conformance ? ConformanceFixtures.resources : [])
+    }
+
+    /// The files served from the resource directory (at most 1,000, by name).
+    func resourceFiles() -> [String] {
+        guard let root = resourceRoot else { return [] }
+        return Array(ConfinedFile.names(under: root).prefix(1000))
     }
 
     func listTemplates() -> [JSONValue] {

@@ -20,10 +20,12 @@ public final class MCPService {
     private var tenant: TenantTransport!
     /// Every open SSE or NDJSON stream, for keep-alives.
     var openStreams: [ObjectIdentifier: KeptAliveStream] = [:]
-    /// 2026-07-28 listen streams subscribed to resources.
-    var resourceListeners: [ResourceListener] = []
-    /// What server://status said last time subscribers were told, to tell them only of changes.
+    /// Open 2026-07-28 subscriptions/listen streams.
+    var listeners: [Listener] = []
+    /// What server://status said, and which files the resource directory held, when clients were
+    /// last told: they hear only of changes.
     private var lastStatusFingerprint = ""
+    private var lastResourceFiles: [String]?
 
     public init(calls: CallService, settings: MCPSettings, authenticator: Authenticator, loop: EventLoop) {
         self.settings = settings
@@ -136,7 +138,9 @@ public final class MCPService {
     private func tick() {
         let now = Clock.monotonicMillis()
         sessions.expire(now: now, calls: calls)
+        listeners.removeAll { !$0.stream.isOpen }
         notifyStatusSubscribers()
+        notifyResourceListChanges()
         for (key, kept) in openStreams {
             if !kept.stream.isOpen {
                 openStreams[key] = nil
@@ -151,17 +155,31 @@ extension MCPService {
     /// server://status changes when workers or calls do: its subscribers hear
     /// notifications/resources/updated (sessions on their GET stream, listeners on theirs).
     func notifyStatusSubscribers() {
-        resourceListeners.removeAll { !$0.stream.isOpen }
         let fingerprint = methods.status().description
         guard fingerprint != lastStatusFingerprint else { return }
         lastStatusFingerprint = fingerprint
         let uri = Catalog.statusURI
+        let message = JSONRPCMessage.notification("notifications/resources/updated", JSONObject([("uri", .string(uri))]))
         sessions.forEach { session in
-            guard session.subscriptions.contains(uri) else { return }
-            let message = JSONRPCMessage.notification("notifications/resources/updated", JSONObject([("uri", .string(uri))]))
-            session.standalone.append(Array(message.serialized().utf8))
+            if session.subscriptions.contains(uri) { session.standalone.append(Array(message.serialized().utf8)) }
         }
-        for listener in resourceListeners where listener.uris.contains(uri) { listener.updated(uri) }
+        for listener in listeners where listener.resourceURIs.contains(uri) {
+            listener.notify("notifications/resources/updated", JSONObject([("uri", .string(uri))]))
+        }
+    }
+
+    /// Files added to or removed from the resource directory change resources/list: every session
+    /// hears notifications/resources/list_changed, and every listener that asked for it.
+    func notifyResourceListChanges() {
+        guard settings.resourceRoot != nil else { return }
+        let files = methods.catalog.resourceFiles()
+        defer { lastResourceFiles = files }
+        guard let previous = lastResourceFiles, previous != files else { return }
+        let message = Array(JSONRPCMessage.notification("notifications/resources/list_changed", JSONObject()).serialized().utf8)
+        sessions.forEach { session in
+            if session.surface == .streamableHTTP || session.surface == .legacySSE { session.standalone.append(message) }
+        }
+        for listener in listeners where listener.resourcesListChanged { listener.notify("notifications/resources/list_changed") }
     }
 }
 

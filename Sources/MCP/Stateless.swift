@@ -165,22 +165,24 @@ final class StatelessHandler {
             ("notifications", .object(acknowledged)),
         ]))
         stream.send(Array("event: message\ndata: \(notification.serialized())\n\n".utf8))
-        let uris = Set((filter["resourceSubscriptions"]?.arrayValue ?? []).compactMap(\.stringValue))
-        if !uris.isEmpty { service.resourceListeners.append(ResourceListener(stream: stream, uris: uris, subscriptionId: subscriptionId)) }
+        service.listeners.append(Listener(stream: stream, subscriptionId: subscriptionId,
+                                          resourceURIs: Set((filter["resourceSubscriptions"]?.arrayValue ?? []).compactMap(\.stringValue)),
+                                          resourcesListChanged: filter["resourcesListChanged"]?.boolValue == true))
     }
 }
 
-/// A subscriptions/listen stream that asked for notifications/resources/updated.
-struct ResourceListener {
+/// An open subscriptions/listen stream and what it asked to hear.
+struct Listener {
     let stream: EventStream
-    let uris: Set<String>
     let subscriptionId: JSONValue
+    let resourceURIs: Set<String>
+    let resourcesListChanged: Bool
 
-    func updated(_ uri: String) {
-        let message = JSONRPCMessage.notification("notifications/resources/updated", JSONObject([
-            ("_meta", .object(JSONObject([(StatelessHandler.subscriptionIdKey, subscriptionId)]))), ("uri", .string(uri)),
-        ]))
-        stream.send(Array("event: message\ndata: \(message.serialized())\n\n".utf8))
+    /// Sends a notification stamped with the subscription's id, as the client matches them by it.
+    func notify(_ method: String, _ params: JSONObject = JSONObject()) {
+        var stamped = params
+        stamped["_meta"] = .object(JSONObject([(StatelessHandler.subscriptionIdKey, subscriptionId)]))
+        stream.send(Array("event: message\ndata: \(JSONRPCMessage.notification(method, stamped).serialized())\n\n".utf8))
     }
 }
 

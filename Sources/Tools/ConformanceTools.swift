@@ -28,6 +28,8 @@ public enum ConformanceTools {
              ["type": "object", "properties": ["message": ["type": "string"]], "required": ["message"]]),
         tool("test_elicitation_sep1034_defaults", "Asks the user with default values (SEP-1034)"),
         tool("test_elicitation_sep1330_enums", "Asks the user with every enum style (SEP-1330)"),
+        // Not one of the suite's: mcpd's own, so that roots/list is exercised too.
+        tool("test_list_roots", "Asks the client for its roots and lists them"),
     ]
 
     public static func handles(_ name: String) -> Bool { name.hasPrefix("test_") && all.contains { $0.name == name } }
@@ -112,6 +114,14 @@ public enum ConformanceTools {
                                                     ["const": "value3", "title": "Third Choice"]]]],
             ]]
             return elicit("Please select options from the enum fields", schema, context)
+        case "test_list_roots":
+            switch context.askClient(method: "roots/list", params: JSONObject()) {
+            case .result(let result):
+                let uris = (result["roots"]?.arrayValue ?? []).compactMap { $0["uri"]?.stringValue }
+                return content([text("Roots: \(uris.joined(separator: ", "))")])
+            case .error(let message): return content([text("Listing roots failed: \(message)")], isError: true)
+            case .cancelled: return .cancelled
+            }
         default:
             return .failure(kind: "unknown_tool", message: "no conformance tool named '\(tool)'")
         }

@@ -166,3 +166,17 @@ def test_fixtures_are_off_by_default(mcpd):
         assert not [r for r in resources if r.startswith("test://")], resources
 
     run_with_client(mcpd, "legacy", "2025-11-25", scenario)
+
+
+@pytest.mark.parametrize("client_mode,revision", [("legacy", "2025-11-25"), ("auto", "2026-07-28")])
+def test_roots_are_asked_of_the_client(mcpd_factory, client_mode, revision):
+    m = mcpd_factory("--conformance-fixtures")
+
+    async def roots(context):
+        return types.ListRootsResult(roots=[types.Root(uri="file:///srv/project", name="project")])
+
+    async def scenario(client):
+        result = await client.call_tool("test_list_roots", {})
+        assert not result.is_error and result.content[0].text == "Roots: file:///srv/project", result
+
+    run_with_client(m, client_mode, revision, scenario, list_roots_callback=roots)

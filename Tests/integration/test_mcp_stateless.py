@@ -337,3 +337,29 @@ def test_listen_stream_gets_keep_alive_comments(mcpd_factory):
                 break
             assert ev is not None, "the listen stream ended"
         assert sse.comments, "no keep-alive comment within 3.5 s at --keepalive-interval 1"
+
+
+def test_listen_stream_hears_resource_list_changes(mcpd_factory, tmp_path):
+    root = tmp_path / "resources"
+    root.mkdir()
+    m = mcpd_factory("--resource-dir", root)
+    body = stateless_body("subscriptions/listen", {"notifications": {"resourcesListChanged": True}},
+                          request_id="listen-7")
+    c, head = open_listen(m, body)
+    with c:
+        assert head.status == 200, head
+        sse = McpSSE(c, head)
+        ack = sse.next_event(3).json()
+        assert ack["method"] == "notifications/subscriptions/acknowledged", ack
+        time.sleep(1.2)
+        (root / "new.txt").write_text("fresh")
+        deadline = time.monotonic() + 4
+        while True:
+            ev = sse.next_event(deadline - time.monotonic())
+            assert ev is not None, "the listen stream ended"
+            msg = ev.json()
+            if msg["method"] != "notifications/subscriptions/acknowledged":
+                break
+        wire(REV, msg)
+        assert msg["method"] == "notifications/resources/list_changed", msg
+        assert msg["params"]["_meta"][SUB_KEY] == "listen-7", msg

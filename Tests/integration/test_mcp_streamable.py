@@ -751,3 +751,69 @@ def test_malformed_json_is_a_parse_error(mcpd):
     c = StreamableClient(mcpd, "2025-11-25")
     r = c.post(b'{"jsonrpc": "2.0", "id": 1, "method": ')
     check_transport_error(r, 400, -32700, "2025-11-25")
+
+
+# --- notifications the server starts ---------------------------------------------------------
+
+def next_notification(sse, method: str, timeout: float = 4.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ev = sse.next_event(deadline - time.monotonic())
+        assert ev is not None, f"the stream ended before {method}"
+        if ev.is_priming:
+            continue
+        msg = ev.json()
+        if msg.get("method") == method:
+            return msg
+    raise AssertionError(f"no {method} within {timeout} s")
+
+
+def test_resource_directory_changes_are_announced_on_the_get_stream(mcpd_factory, tmp_path):
+    root = tmp_path / "resources"
+    root.mkdir()
+    (root / "first.txt").write_text("one")
+    m = mcpd_factory("--resource-dir", root)
+    c = StreamableClient(m, "2025-11-25")
+    listed = {r["uri"] for r in c.result("resources/list")["resources"]}
+    assert "file://first.txt" in listed, listed
+    with m.conn(10) as conn:
+        head, sse = c.open("GET", None, conn=conn)
+        assert sse is not None, head
+        time.sleep(1.2)  # the directory is looked at once a second
+        (root / "second.txt").write_text("two")
+        msg = next_notification(sse, "notifications/resources/list_changed")
+        wire("2025-11-25", msg)
+    listed = {r["uri"] for r in c.result("resources/list")["resources"]}
+    assert {"file://first.txt", "file://second.txt"} <= listed, listed
+    assert c.result("resources/read", {"uri": "file://second.txt"})["contents"][0]["text"] == "two"
+
+
+def test_subscribed_status_changes_are_announced(mcpd):
+    c = StreamableClient(mcpd, "2025-06-18")
+    assert c.result("resources/subscribe", {"uri": "server://status"}) == {}
+    with mcpd.conn(10) as conn:
+        head, sse = c.open("GET", None, conn=conn)
+        assert sse is not None, head
+        time.sleep(1.2)
+        assert c.result("tools/call", {"name": "echo", "arguments": {"message": "x"}})["content"]
+        msg = next_notification(sse, "notifications/resources/updated")
+        wire("2025-06-18", msg)
+        assert msg["params"]["uri"] == "server://status", msg
+
+
+def test_log_level_filters_tool_log_messages(mcpd_factory):
+    m = mcpd_factory("--conformance-fixtures")
+    c = StreamableClient(m, "2025-11-25")
+
+    def logged_levels() -> list:
+        with m.conn(10) as conn:
+            head, sse = c.open("POST", request_body("tools/call", {"name": "test_tool_with_logging", "arguments": {}}),
+                               conn=conn)
+            if sse is None:            # nothing preceded the result: a JSON answer
+                return []
+            messages = check_sse_messages("2025-11-25", sse.read_to_end(), "tools/call")
+        return [msg["params"]["level"] for msg in messages if msg.get("method") == "notifications/message"]
+
+    assert logged_levels() == ["info", "info", "info"]
+    assert c.result("logging/setLevel", {"level": "error"}) == {}
+    assert logged_levels() == [], "info messages below the session's level were sent"
