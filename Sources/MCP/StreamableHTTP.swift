@@ -101,7 +101,6 @@ final class StreamableHTTPTransport {
             service.methods.handleResponse(id: id, result: result, error: error, session: session)
             connection.respondEmpty(202)
         case .success(.request(let id, let method, let params)):
-            if method == "initialize" { return }
             let reply = PostReply(connection: connection, session: session, acceptsSSE: acceptsSSE, service: service)
             service.methods.handle(id: id, method: method, params: params, context: context, reply: reply)
         }
