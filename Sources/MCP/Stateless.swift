@@ -36,13 +36,13 @@ final class StatelessHandler {
 
     static func isModern(_ version: String) -> Bool { version >= ProtocolRevision.v2026_07_28.rawValue }
 
+    /// Whether `needle` occurs in `haystack`, without copying either.
     private static func contains<C: Collection>(_ haystack: C, _ needle: [UInt8]) -> Bool where C.Element == UInt8 {
-        let bytes = Array(haystack)
-        guard bytes.count >= needle.count, let first = needle.first else { return false }
-        var index = 0
-        while index <= bytes.count - needle.count {
-            if bytes[index] == first && Array(bytes[index..<(index + needle.count)]) == needle { return true }
-            index += 1
+        guard let first = needle.first else { return false }
+        var start = haystack.startIndex
+        while let found = haystack[start...].firstIndex(of: first) {
+            if haystack[found...].starts(with: needle) { return true }
+            start = haystack.index(after: found)
         }
         return false
     }
