@@ -23,17 +23,13 @@ final class LegacySSETransport {
     }
 
     private func open(_ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
-        guard !service.sessions.isFull else {
-            return connection.respondRPCError(503, RPCError(code: -32603, message: "Too many sessions; retry later"), headers: [("Retry-After", "5")])
-        }
+        guard !service.sessions.isFull else { return service.respondTooManySessions(connection) }
         let session = Session(owner: owner, revision: .v2024_11_05, clientCapabilities: JSONObject(), clientInfo: JSONObject(),
                               surface: .legacySSE)
         session.initialized = false
         service.sessions.insert(session)
-        connection.beginStream(status: 200, headers: SSE.headers)
-        let stream = EventStream(connection: connection, lastEventId: 0)
-        let kept = KeptAliveStream.sse(stream)
-        service.track(kept)
+        let kept = service.openSSE(on: connection)
+        let stream = kept.stream
         stream.send(Array("event: endpoint\ndata: /messages?session_id=\(session.id)\n\n".utf8))
         session.standalone.attach(stream, after: Int.max)
         // Without its stream a legacy session can deliver nothing: it ends with the connection.

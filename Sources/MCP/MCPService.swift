@@ -122,6 +122,38 @@ public final class MCPService {
 
     // MARK: streams and sessions
 
+    /// Starts an SSE response to the current request, kept alive until it ends.
+    func openSSE(on connection: HTTPConnection, extraHeaders: [(String, String)] = []) -> KeptAliveStream {
+        connection.beginStream(status: 200, headers: SSE.headers + extraHeaders)
+        let kept = KeptAliveStream.sse(EventStream(connection: connection, lastEventId: 0))
+        track(kept)
+        return kept
+    }
+
+    /// Answers an initialize request for a new session on `surface`: the negotiated revision's
+    /// result, with the session id in Mcp-Session-Id.
+    func startSession(_ object: JSONObject, owner: String, surface: Session.Surface, connection: HTTPConnection) {
+        let id = object["id"] ?? .null
+        let params = object["params"]?.objectValue ?? JSONObject()
+        let revision: ProtocolRevision
+        switch Methods.negotiate(params) {
+        case .success(let value): revision = value
+        case .failure(let error): return connection.respondJSONValue(200, JSONRPCMessage.error(id: id, error))
+        }
+        guard !sessions.isFull else { return respondTooManySessions(connection, id: id) }
+        let session = Session(owner: owner, revision: revision,
+                              clientCapabilities: params["capabilities"]?.objectValue ?? JSONObject(),
+                              clientInfo: params["clientInfo"]?.objectValue ?? JSONObject(), surface: surface)
+        sessions.insert(session)
+        connection.respondJSONValue(200, JSONRPCMessage.result(id: id, methods.initializeResult(revision)),
+                                    headers: [(StreamableHTTPTransport.sessionHeader, session.id)])
+    }
+
+    func respondTooManySessions(_ connection: HTTPConnection, id: JSONValue = .null) {
+        connection.respondRPCError(503, RPCError(code: -32603, message: "Too many sessions; retry later"), id: id,
+                                   headers: [("Retry-After", "5")])
+    }
+
     func track(_ stream: KeptAliveStream) {
         let key = ObjectIdentifier(stream)
         openStreams[key] = stream

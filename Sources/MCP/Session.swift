@@ -125,6 +125,13 @@ final class StreamLog {
         for event in events where event.sequence > sequence { stream.send(event.bytes) }
     }
 
+    /// Attaches a new stream at 2025-11-25: nothing is replayed, and a priming event (an id to
+    /// resume from, no data, reconnect after 3 s) is sent first.
+    func attachPriming(_ stream: EventStream) {
+        attach(stream, after: Int.max)
+        append(nil, retryMs: 3000)
+    }
+
     func complete() {
         isComplete = true
         attached?.finish()

@@ -152,9 +152,7 @@ final class StatelessHandler {
         let filter = params["notifications"]?.objectValue ?? JSONObject()
         // The client matches the acknowledgement to its request by this id: the request's own, same JSON type.
         let subscriptionId = id
-        connection.beginStream(status: 200, headers: SSE.headers)
-        let stream = EventStream(connection: connection, lastEventId: 0)
-        service.track(KeptAliveStream.sse(stream))
+        let stream = service.openSSE(on: connection).stream
         var acknowledged = JSONObject()
         for key in ["toolsListChanged", "promptsListChanged", "resourcesListChanged"] where filter[key]?.boolValue == true {
             acknowledged[key] = true
@@ -220,11 +218,8 @@ final class StatelessReply: Reply {
     func send(_ message: JSONValue) {
         guard !done, acceptsSSE, let connection, connection.isOpen else { return }
         if stream == nil {
-            connection.beginStream(status: 200, headers: SSE.headers)
-            let stream = EventStream(connection: connection, lastEventId: 0)
-            self.stream = stream
-            let kept = KeptAliveStream.sse(stream)
-            service.track(kept)
+            let kept = service.openSSE(on: connection)
+            stream = kept.stream
             kept.onClosed = { [weak self] in self?.connectionClosed() }
         }
         stream?.send(Array("event: message\ndata: \(message.serialized())\n\n".utf8))

@@ -19,6 +19,10 @@ final class StreamableHTTPTransport {
 
     static let sessionHeader = "Mcp-Session-Id"
 
+    static func unsupported(_ version: String) -> String {
+        "Bad Request: unsupported MCP-Protocol-Version '\(version)'; supported: \(ProtocolRevision.allNames.joined(separator: ", "))"
+    }
+
     func handle(_ request: HTTPRequest, owner: String, connection: HTTPConnection) {
         if StatelessHandler.applies(to: request) { return stateless.handle(request, owner: owner, connection: connection) }
         switch request.method {
@@ -51,7 +55,7 @@ final class StreamableHTTPTransport {
         // Absent: 2025-03-26 is assumed. Present: it must be the negotiated revision.
         if let version = request.header("mcp-protocol-version"), version != session.revision.rawValue {
             let message = ProtocolRevision(rawValue: version) == nil
-                ? "Bad Request: unsupported MCP-Protocol-Version '\(version)'; supported: \(ProtocolRevision.allNames.joined(separator: ", "))"
+                ? StreamableHTTPTransport.unsupported(version)
                 : "Bad Request: MCP-Protocol-Version '\(version)' differs from the session's negotiated \(session.revision.rawValue)"
             connection.respondRPCError(400, RPCError(code: -32600, message: message), id: requestId)
             return .answered
@@ -70,11 +74,11 @@ final class StreamableHTTPTransport {
         }
         let requestId = body["id"] ?? .null
         if let version = request.header("mcp-protocol-version"), ProtocolRevision(rawValue: version) == nil {
-            return connection.respondRPCError(400, RPCError(code: -32600, message: "Bad Request: unsupported MCP-Protocol-Version '\(version)'; supported: \(ProtocolRevision.allNames.joined(separator: ", "))"),
+            return connection.respondRPCError(400, RPCError(code: -32600, message: StreamableHTTPTransport.unsupported(version)),
                                               id: requestId)
         }
         if case .object(let object) = body, object["method"]?.stringValue == "initialize" {
-            return initialize(object, request, owner, connection)
+            return initialize(object, connection, owner)
         }
         guard case .found(let session) = session(for: request, owner, connection, requestId: requestId) else { return }
         let context = RequestContext(revision: session.revision, owner: owner, session: session,
@@ -106,25 +110,11 @@ final class StreamableHTTPTransport {
         }
     }
 
-    private func initialize(_ object: JSONObject, _ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
-        let id = object["id"] ?? .null
-        guard !id.isNull else { return connection.respondRPCError(400, .invalidRequest("initialize must be a request with an id")) }
-        let params = object["params"]?.objectValue ?? JSONObject()
-        let revision: ProtocolRevision
-        switch Methods.negotiate(params) {
-        case .success(let value): revision = value
-        case .failure(let error): return connection.respondJSONValue(200, JSONRPCMessage.error(id: id, error))
+    private func initialize(_ object: JSONObject, _ connection: HTTPConnection, _ owner: String) {
+        guard !(object["id"] ?? .null).isNull else {
+            return connection.respondRPCError(400, .invalidRequest("initialize must be a request with an id"))
         }
-        guard !service.sessions.isFull else {
-            return connection.respondRPCError(503, RPCError(code: -32603, message: "Too many sessions; retry later"), id: id,
-                                              headers: [("Retry-After", "5")])
-        }
-        let session = Session(owner: owner, revision: revision,
-                              clientCapabilities: params["capabilities"]?.objectValue ?? JSONObject(),
-                              clientInfo: params["clientInfo"]?.objectValue ?? JSONObject(), surface: .streamableHTTP)
-        service.sessions.insert(session)
-        connection.respondJSONValue(200, JSONRPCMessage.result(id: id, service.methods.initializeResult(revision)),
-                                    headers: [(StreamableHTTPTransport.sessionHeader, session.id)])
+        service.startSession(object, owner: owner, surface: .streamableHTTP, connection: connection)
     }
 
     // MARK: GET
@@ -145,14 +135,11 @@ final class StreamableHTTPTransport {
         } else if log.attached?.isOpen == true {
             return connection.respondRPCError(409, RPCError(code: -32600, message: "Conflict: this session already has an open GET stream"))
         }
-        connection.beginStream(status: 200, headers: SSE.headers + [(StreamableHTTPTransport.sessionHeader, session.id)])
-        let stream = EventStream(connection: connection, lastEventId: 0)
-        let kept = KeptAliveStream.sse(stream)
-        service.track(kept)
+        let kept = service.openSSE(on: connection, extraHeaders: [(StreamableHTTPTransport.sessionHeader, session.id)])
+        let stream = kept.stream
         kept.onClosed = { [weak log] in log?.connectionClosed(stream) }
         if after == 0 && session.revision >= .v2025_11_25 && log.number == Session.standaloneStream {
-            log.attach(stream, after: Int.max)
-            log.append(nil, retryMs: 3000)  // the priming event: an id to resume from, no data; reconnect after 3 s
+            log.attachPriming(stream)
         } else {
             log.attach(stream, after: after)
         }
@@ -221,16 +208,13 @@ final class PostReply: Reply {
             log = session?.newStream() ?? StreamLog(number: -1)
             return
         }
-        connection.beginStream(status: 200, headers: SSE.headers)
         let log = session?.newStream() ?? StreamLog(number: 0)
         self.log = log
-        let stream = EventStream(connection: connection, lastEventId: 0)
-        let kept = KeptAliveStream.sse(stream)
-        service.track(kept)
+        let kept = service.openSSE(on: connection)
+        let stream = kept.stream
         kept.onClosed = { [weak log] in log?.connectionClosed(stream) }
         if let session, session.revision >= .v2025_11_25 {
-            log.attach(stream, after: Int.max)
-            log.append(nil, retryMs: 3000)  // priming event
+            log.attachPriming(stream)
         } else {
             log.attach(stream, after: 0)
         }

@@ -85,7 +85,7 @@ final class TenantTransport {
             return connection.respondRPCError(400, .parse(error.description))
         }
         if case .object(let object) = body, object["method"]?.stringValue == "initialize" {
-            return initialize(object, tenant, owner, connection)
+            return service.startSession(object, owner: owner, surface: .tenant(tenant), connection: connection)
         }
         guard let session = findSession(request.header("mcp-session-id") ?? pathSession ?? request.queryParameter("session_id"),
                                         tenant, owner, connection) else { return }
@@ -115,25 +115,6 @@ final class TenantTransport {
             connection.respondJSONValue(202, ["status": "queued"])
             service.methods.handle(id: id, method: method, params: params, context: context, reply: OutboxReply(outbox))
         }
-    }
-
-    private func initialize(_ object: JSONObject, _ tenant: String, _ owner: String, _ connection: HTTPConnection) {
-        let id = object["id"] ?? .null
-        let params = object["params"]?.objectValue ?? JSONObject()
-        let revision: ProtocolRevision
-        switch Methods.negotiate(params) {
-        case .success(let value): revision = value
-        case .failure(let error): return connection.respondJSONValue(200, JSONRPCMessage.error(id: id, error))
-        }
-        guard !service.sessions.isFull else {
-            return connection.respondRPCError(503, RPCError(code: -32603, message: "Too many sessions; retry later"), id: id)
-        }
-        let session = Session(owner: owner, revision: revision,
-                              clientCapabilities: params["capabilities"]?.objectValue ?? JSONObject(),
-                              clientInfo: params["clientInfo"]?.objectValue ?? JSONObject(), surface: .tenant(tenant))
-        service.sessions.insert(session)
-        connection.respondJSONValue(200, JSONRPCMessage.result(id: id, service.methods.initializeResult(revision)),
-                                    headers: [(StreamableHTTPTransport.sessionHeader, session.id)])
     }
 
     private func outbox(for session: Session) -> TenantOutbox {
