@@ -647,3 +647,15 @@ def wait_running_call(m, tool="countdown", timeout=5.0) -> dict:
 
 def no_calls_in_flight(m) -> bool:
     return not [c for c in ctl_calls(m.ctl_status()) if c["state"] in ("pending", "running")]
+
+
+def await_keep_alive_comment(sse: McpSSE, name: str, within: float = 3.5) -> None:
+    """Reads the stream until a comment (a keep-alive) arrives; fails if none does in time."""
+    deadline = time.monotonic() + within
+    while not sse.comments and time.monotonic() < deadline:
+        try:
+            ev = sse.next_event(deadline - time.monotonic())
+        except (TimeoutError, OSError):
+            break
+        assert ev is not None, f"the {name} stream ended"
+    assert sse.comments, f"no keep-alive comment within {within} s at --keepalive-interval 1"

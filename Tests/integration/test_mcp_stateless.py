@@ -15,7 +15,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from mcp_http import (counters, no_calls_in_flight, wait_running_call, PV_KEY, STATELESS, SUB_KEY, McpSSE, check_sse_messages, check_transport_error,
+from mcp_http import (await_keep_alive_comment, counters, no_calls_in_flight, wait_running_call, PV_KEY, STATELESS, SUB_KEY, McpSSE, check_sse_messages, check_transport_error,
                       content_type, json_body, raw_request, send, stateless_body, stateless_headers,
                       stateless_post, wire)
 
@@ -329,14 +329,7 @@ def test_listen_stream_gets_keep_alive_comments(mcpd_factory):
         assert head.status == 200, head
         sse = McpSSE(c, head)
         sse.next_event(3)
-        deadline = time.monotonic() + 3.5
-        while not sse.comments and time.monotonic() < deadline:
-            try:
-                ev = sse.next_event(deadline - time.monotonic())
-            except (TimeoutError, OSError):
-                break
-            assert ev is not None, "the listen stream ended"
-        assert sse.comments, "no keep-alive comment within 3.5 s at --keepalive-interval 1"
+        await_keep_alive_comment(sse, "listen")
 
 
 def test_listen_stream_hears_resource_list_changes(mcpd_factory, tmp_path):

@@ -16,7 +16,7 @@ import time
 import pytest
 
 from conftest import ALPHA, BETA, ConnectionClosed, wait_until
-from mcp_http import (counters, no_calls_in_flight, wait_running_call, ACCEPT_BOTH, SESSIONFUL, StreamableClient, check_sse_messages,
+from mcp_http import (await_keep_alive_comment, counters, no_calls_in_flight, wait_running_call, ACCEPT_BOTH, SESSIONFUL, StreamableClient, check_sse_messages,
                       check_transport_error, content_type, initialize_body, json_body,
                       request_body, send, wire)
 
@@ -381,14 +381,7 @@ def test_get_stream_gets_keep_alive_comments(mcpd_factory):
     with m.conn(10) as conn:
         head, sse = c.open("GET", None, conn=conn)
         assert sse is not None, head
-        deadline = time.monotonic() + 3.5
-        while not sse.comments and time.monotonic() < deadline:
-            try:
-                ev = sse.next_event(deadline - time.monotonic())
-            except (TimeoutError, OSError):
-                break
-            assert ev is not None, "the GET stream ended"
-        assert sse.comments, "no keep-alive comment within 3.5 s at --keepalive-interval 1"
+        await_keep_alive_comment(sse, "GET")
 
 
 def test_get_without_session_is_400_and_unknown_session_404(mcpd):
