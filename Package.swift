@@ -17,6 +17,12 @@ let package = Package(
         .target(name: "WorkerProtocol", dependencies: ["SystemCalls"]),
         // Tool definitions (names, schemas, deadlines) and the built-in implementations.
         .target(name: "Tools", dependencies: ["JSON"]),
+        // A blocking HTTP/1.1 client for workers; TLS through libssl loaded at run time.
+        .target(name: "HTTPClient", dependencies: ["SystemCalls", "CMcpd"]),
+        // How mcp-worker runs configured tools from their specs: files, HTTP, OpenAPI, chat, remote MCP.
+        .target(name: "Connectors", dependencies: ["HTTPClient", "JSON", "Tools", "SystemCalls"]),
+        // Curl command lines, OpenAPI documents and settings turned into tools (supervisor side).
+        .target(name: "ToolSources", dependencies: ["JSON", "Tools"]),
         // Structured JSON-lines logging to stderr, journald-aware.
         .target(name: "Logging", dependencies: ["JSON"]),
         // The epoll event loop, timers and signals.
@@ -40,13 +46,14 @@ let package = Package(
             dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
         .executableTarget(
             name: "mcp-worker",
-            dependencies: ["WorkerProtocol", "CallTable", "Tools", "JSON", "SystemCalls", "CMcpd", "Logging"],
+            dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],
             // Spawn cost: a Swift hello takes ~4 ms dynamic, ~1.9 ms with the static stdlib (DESIGN.md).
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(
             name: "mcpctl",
             dependencies: ["CallTable", "SystemCalls", "JSON"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
+        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "HTTPClient", "ToolSources", "JSON", "Tools"]),
         .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),

@@ -41,7 +41,9 @@ public enum PoolCallState: Sendable { case pending, running, ended }
 public final class PoolCall {
     public let number: UInt64
     public let tool: String
-    /// The input bytes, kept only until the call is handed to a worker.
+    /// How a configured tool runs (JSON, empty for built-in tools) and its input, kept only until
+    /// the call is handed to a worker.
+    var spec: [UInt8]
     var input: [UInt8]
     /// Monotonic milliseconds after which the call fails with deadline_exceeded (pending or running).
     public let deadlineMs: Int64
@@ -50,10 +52,11 @@ public final class PoolCall {
     weak var worker: Worker?
     let onEvent: (CallEvent) -> Void
 
-    init(number: UInt64, tool: String, input: [UInt8], deadlineMs: Int64, tableSlot: Int,
+    init(number: UInt64, tool: String, spec: [UInt8], input: [UInt8], deadlineMs: Int64, tableSlot: Int,
          onEvent: @escaping (CallEvent) -> Void) {
         self.number = number
         self.tool = tool
+        self.spec = spec
         self.input = input
         self.deadlineMs = deadlineMs
         self.tableSlot = tableSlot

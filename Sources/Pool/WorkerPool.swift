@@ -54,7 +54,7 @@ public final class WorkerPool {
     // MARK: calls
 
     /// Queues a call, dispatching it at once when a worker is idle.
-    public func submit(tool: String, input: [UInt8], callId: String, owner: String, deadlineSeconds: Double,
+    public func submit(tool: String, spec: [UInt8] = [], input: [UInt8], callId: String, owner: String, deadlineSeconds: Double,
                        onEvent: @escaping (CallEvent) -> Void) -> Result<PoolCall, SubmitError> {
         if shuttingDown { return .failure(.shuttingDown) }
         if idleWorkers.isEmpty && queuedCount >= configuration.queueCapacity { return .failure(.queueFull) }
@@ -64,7 +64,7 @@ public final class WorkerPool {
         table.publishCall(slot: slot, callId: callId, tool: tool, owner: owner, state: .pending,
                           startedAtMs: wallNow, deadlineAtMs: wallNow + Int64(deadlineSeconds * 1000))
         table.increment(.callsAccepted)
-        let call = PoolCall(number: nextCallNumber, tool: tool, input: input, deadlineMs: deadlineMs,
+        let call = PoolCall(number: nextCallNumber, tool: tool, spec: spec, input: input, deadlineMs: deadlineMs,
                             tableSlot: slot, onEvent: onEvent)
         nextCallNumber += 1
         activeCalls[call.number] = call
@@ -118,8 +118,9 @@ public final class WorkerPool {
         table.assignWorker(slot: call.tableSlot, pid: worker.pid, workerSlot: worker.tableSlot)
         table.setWorkerState(slot: worker.tableSlot, .busy)
         table.setWorkerCurrentCall(slot: worker.tableSlot, callSlot: call.tableSlot)
-        let request = CallRequest(tableSlot: UInt32(call.tableSlot), tool: call.tool, input: call.input)
+        let request = CallRequest(tableSlot: UInt32(call.tableSlot), tool: call.tool, spec: call.spec, input: call.input)
         call.input = []
+        call.spec = []
         call.onEvent(.dispatched(workerPid: worker.pid))
         worker.send(WorkerMessage(kind: .call, callNumber: call.number, payload: request.encoded()))
     }

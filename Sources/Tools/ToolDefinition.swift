@@ -39,6 +39,9 @@ public protocol ToolContext: AnyObject {
     /// Waits up to `milliseconds`; returns true when the call was cancelled meanwhile.
     func waitForCancellation(milliseconds: Int) -> Bool
     var isCancelled: Bool { get }
+    /// Checks, without waiting, whether the call was cancelled (and keeps the heartbeat going):
+    /// for tools that wait on something else, e.g. an upstream HTTP response.
+    func pollCancellation() -> Bool
     /// Reports progress: {"progress": n, "total": m?, "message": s?}.
     func emitProgress(_ fields: JSONObject)
     /// Sends a log message to the client (MCP notifications/message).

@@ -72,37 +72,47 @@ public struct WorkerMessage: Sendable, Equatable {
     }
 }
 
-/// The payload of a `call` message.
+/// The payload of a `call` message: the call-table slot (little-endian u32), the tool's name
+/// (u16 length + UTF-8), the spec (u32 length + JSON, empty for built-in tools: how a configured
+/// tool runs, e.g. `{"kind":"http",...}`), then the input JSON to the end.
 public struct CallRequest: Sendable, Equatable {
     public var tableSlot: UInt32
     public var tool: String
+    public var spec: [UInt8]
     public var input: [UInt8]
 
-    public init(tableSlot: UInt32, tool: String, input: [UInt8]) {
+    public init(tableSlot: UInt32, tool: String, spec: [UInt8] = [], input: [UInt8]) {
         self.tableSlot = tableSlot
         self.tool = tool
+        self.spec = spec
         self.input = input
     }
 
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         let toolBytes = Array(tool.utf8.prefix(Int(UInt16.max)))
-        bytes.reserveCapacity(6 + toolBytes.count + input.count)
+        bytes.reserveCapacity(10 + toolBytes.count + spec.count + input.count)
         withUnsafeBytes(of: tableSlot.littleEndian) { bytes.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt16(toolBytes.count).littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: toolBytes)
+        withUnsafeBytes(of: UInt32(spec.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: spec)
         bytes.append(contentsOf: input)
         return bytes
     }
 
     public init?(decoding bytes: [UInt8]) {
-        guard bytes.count >= 6 else { return nil }
+        guard bytes.count >= 10 else { return nil }
         let slot = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
         let toolLength = Int(bytes[4]) | Int(bytes[5]) << 8
-        guard bytes.count >= 6 + toolLength else { return nil }
+        guard bytes.count >= 10 + toolLength else { return nil }
+        let s = 6 + toolLength
+        let specLength = Int(bytes[s]) | Int(bytes[s + 1]) << 8 | Int(bytes[s + 2]) << 16 | Int(bytes[s + 3]) << 24
+        guard bytes.count - (s + 4) >= specLength else { return nil }
         self.tableSlot = slot
-        self.tool = String(decoding: bytes[6..<(6 + toolLength)], as: UTF8.self)
-        self.input = Array(bytes[(6 + toolLength)...])
+        self.tool = String(decoding: bytes[6..<s], as: UTF8.self)
+        self.spec = Array(bytes[(s + 4)..<(s + 4 + specLength)])
+        self.input = Array(bytes[(s + 4 + specLength)...])
     }
 }
 

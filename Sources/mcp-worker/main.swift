@@ -6,6 +6,7 @@
 // end-of-file on the socket when the supervisor closes it (Unicorn's pipe trick).
 import CallTable
 import CMcpd
+import Connectors
 import Glibc
 import JSON
 import Logging
@@ -106,9 +107,18 @@ final class WorkerRuntime {
             return
         }
         let context = CallContext(runtime: self, callNumber: message.callNumber, tableSlot: Int(request.tableSlot))
-        let outcome = ConformanceTools.handles(request.tool)
-            ? ConformanceTools.run(tool: request.tool, input: input, context: context)
-            : BuiltinTools.run(tool: request.tool, input: input, context: context)
+        let outcome: ToolOutcome
+        if !request.spec.isEmpty {
+            guard let spec = (try? JSONValue.parse(request.spec))?.objectValue else {
+                send(error: "worker_protocol", "the call's spec is not a JSON object", for: message.callNumber)
+                return
+            }
+            outcome = Connectors.run(spec: spec, tool: request.tool, input: input, context: context)
+        } else {
+            outcome = ConformanceTools.handles(request.tool)
+                ? ConformanceTools.run(tool: request.tool, input: input, context: context)
+                : BuiltinTools.run(tool: request.tool, input: input, context: context)
+        }
         switch outcome {
         case .result(let fields):
             var payload: [UInt8] = []
@@ -180,6 +190,26 @@ final class CallContext: ToolContext {
                     isCancelled = true
                     return .cancelled
                 }
+            }
+        }
+    }
+
+    func pollCancellation() -> Bool {
+        if isCancelled { return true }
+        beat(now: Clock.monotonicMillis())
+        while true {
+            switch runtime.endpoint.receive(timeoutMs: 0) {
+            case .closed:
+                exit(0)
+            case .message(let message) where message.kind == .cancel && message.callNumber == callNumber:
+                isCancelled = true
+                return true
+            case .message:
+                continue
+            case .timedOut:
+                let table = runtime.table
+                if table.isCancelRequested(slot: tableSlot) || table.cancelEpoch != epochAtStart { isCancelled = true }
+                return isCancelled
             }
         }
     }

@@ -100,7 +100,7 @@ private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
 }
 
 @Test func callRequestRoundTrips() {
-    let request = CallRequest(tableSlot: 7, tool: "echo", input: Array("{\"message\":\"hi\"}".utf8))
+    let request = CallRequest(tableSlot: 7, tool: "echo", spec: Array("{\"kind\":\"http\"}".utf8), input: Array("{\"message\":\"hi\"}".utf8))
     #expect(CallRequest(decoding: request.encoded()) == request)
     #expect(CallRequest(decoding: [1, 2]) == nil)
 }
