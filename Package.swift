@@ -41,9 +41,12 @@ let package = Package(
         .target(name: "ExecuteAPI", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
         // MCP for every revision: Streamable HTTP and stateless /mcp, legacy /sse, seed 003's tenant endpoint.
         .target(name: "MCP", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
+        // The one registry of member servers, configured tools and prompts, persisted; the composer
+        // (seed 001) and registry (seed 002) APIs over it.
+        .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging"]),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
+            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
         .executableTarget(
             name: "mcp-worker",
             dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],

@@ -6,16 +6,28 @@ public struct Authenticator: Sendable {
     public struct Credential: Sendable {
         public let token: String
         public let owner: String
-        public init(token: String, owner: String) {
+        public let role: Role
+        public init(token: String, owner: String, role: Role = .owner) {
             self.token = token
             self.owner = owner
+            self.role = role
         }
     }
 
     private let credentials: [(bytes: [UInt8], owner: String)]
+    private let roles: [String: Role]
 
     public init(_ credentials: [Credential]) {
         self.credentials = credentials.map { (Array($0.token.utf8), $0.owner) }
+        self.roles = Dictionary(credentials.map { ($0.owner, $0.role) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The role of an authenticated owner.
+    public func role(of owner: String) -> Role { roles[owner] ?? .viewer }
+
+    /// A token presented as seed 001's `X-API-Key: <key>` (same tokens, same comparison).
+    public func authenticate(apiKey: String) -> Outcome {
+        authenticate(authorization: "Bearer " + apiKey)
     }
 
     public enum Outcome: Equatable { case owner(String), missing, malformed, unknown }
@@ -48,4 +60,13 @@ public struct Authenticator: Sendable {
         }
         return difference == 0
     }
+}
+
+/// What a credential may do. Seed 002: mutations need an owner or admin; a member reads and calls;
+/// a viewer only reads.
+public enum Role: String, Sendable, CaseIterable {
+    case owner, admin, member, viewer
+
+    public var mayManage: Bool { self == .owner || self == .admin }
+    public var mayCall: Bool { self != .viewer }
 }

@@ -62,7 +62,12 @@ public final class CallRecord {
         case .failed(let kind, let message):
             status = .error
             if keepsEvents {
-                let error = JSONObject([("kind", .string(kind)), ("message", .string(message))])
+                var error = JSONObject([("kind", .string(kind)), ("message", .string(message))])
+                // Seed 000: an OpenAI upstream failure is OPENAI_ERROR, a 502 (Bad Gateway) by nature.
+                if kind == "openai_error" {
+                    error["code"] = "OPENAI_ERROR"
+                    error["status"] = 502
+                }
                 append(name: "error", data: JSONValue.object(JSONObject([("type", "error"), ("error", .object(error))])).serialized())
             }
         case .cancelled(let reason):

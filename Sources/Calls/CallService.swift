@@ -15,28 +15,35 @@ public enum StartFailure: Error, Sendable {
     case overloaded
     /// The server is draining and accepts no new call.
     case draining
+    /// The tool's server has no pool (it was removed or deactivated meanwhile).
+    case unavailable
 }
 
 public final class CallService {
+    /// The mcp-worker pool: built-in tools and every tool kind that needs outbound HTTP.
     public let pool: WorkerPool
+    /// The pools of stdio MCP servers, by server id.
+    public var serverPools: [String: WorkerPool] = [:]
     public let store = CallStore()
-    /// The tools in the order they are listed.
-    public let tools: [ToolDefinition]
-    private let toolsByName: [String: ToolDefinition]
+    public let directory: Directory
+    /// Hears how every call ended and how long it took (the registry's statistics).
+    public var onCallEnded: ((ToolDefinition, CallEvent, Int64) -> Void)?
     private let defaultDeadlineSeconds: Double
     /// Per-tool deadlines from the command line, overriding the tools' own.
     private let toolDeadlines: [String: Double]
     public var phase: ServerPhase = .starting
 
-    public init(pool: WorkerPool, tools: [ToolDefinition], defaultDeadlineSeconds: Double, toolDeadlines: [String: Double]) {
+    public init(pool: WorkerPool, directory: Directory, defaultDeadlineSeconds: Double, toolDeadlines: [String: Double]) {
         self.pool = pool
-        self.tools = tools
-        self.toolsByName = Dictionary(uniqueKeysWithValues: tools.map { ($0.name, $0) })
+        self.directory = directory
         self.defaultDeadlineSeconds = defaultDeadlineSeconds
         self.toolDeadlines = toolDeadlines
     }
 
-    public func tool(named name: String) -> ToolDefinition? { toolsByName[name] }
+    /// The tools in the order they are listed.
+    public var tools: [ToolDefinition] { directory.tools }
+
+    public func tool(named name: String) -> ToolDefinition? { directory.tool(named: name) }
 
     public func deadline(for tool: ToolDefinition) -> Double {
         toolDeadlines[tool.name] ?? tool.deadlineSeconds ?? defaultDeadlineSeconds
@@ -55,10 +62,22 @@ public final class CallService {
         record.observer = observer
         var bytes: [UInt8] = []
         input.write(into: &bytes)
-        let submitted = pool.submit(tool: tool.name, input: bytes, callId: record.id, owner: owner,
-                                    deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
+        let route = tool.route
+        let targetPool: WorkerPool
+        if let server = route.serverPool {
+            guard let serverPool = serverPools[server] else { return .failure(.unavailable) }
+            targetPool = serverPool
+        } else {
+            targetPool = pool
+        }
+        let startedMs = Clock.monotonicMillis()
+        let submitted = targetPool.submit(tool: route.upstreamName, spec: route.spec, input: bytes, callId: record.id,
+                                          owner: owner, deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
             record.apply(event)
-            if event.isTerminal { self.store.markEnded(record) }
+            if event.isTerminal {
+                self.store.markEnded(record)
+                self.onCallEnded?(tool, event, Clock.monotonicMillis() - startedMs)
+            }
             if case .ask = event, !canAskClient {
                 self.answer(record, error: "this tool needs to ask the client, which is not possible through this API")
             }

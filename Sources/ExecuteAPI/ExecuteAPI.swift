@@ -160,6 +160,8 @@ public final class ExecuteAPI: HTTPHandler {
             connection.respondError(.overloaded)
         case .failure(.draining):
             connection.respondError(.draining)
+        case .failure(.unavailable):
+            connection.respondError(.toolNotFound(parsed.tool))
         }
     }
 

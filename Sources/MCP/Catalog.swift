@@ -1,6 +1,7 @@
 import Glibc
 import JSON
 import SystemCalls
+import Calls
 import Tools
 
 /// What mcpd offers MCP clients besides its tools: prompts and resources, rendered for a revision.
@@ -11,8 +12,20 @@ struct Catalog {
     /// Whether the conformance suite's fixtures are served too.
     var conformance = false
     let startedAtMs = Clock.monotonicMillis()
+    /// Prompts registered through the composer or the configuration.
+    var directory: Directory?
 
-    var prompts: [Prompt] { conformance ? Catalog.builtinPrompts + ConformanceFixtures.prompts : Catalog.builtinPrompts }
+    var prompts: [Prompt] {
+        let fixed = conformance ? Catalog.builtinPrompts + ConformanceFixtures.prompts : Catalog.builtinPrompts
+        let registered = (directory?.prompts ?? []).map { prompt in
+            Prompt(name: prompt.name, title: prompt.name, description: prompt.description,
+                   arguments: prompt.arguments.map { ($0.name, $0.description, $0.required) }) { values in
+                [Catalog.userText(prompt.render(values))]
+            }
+        }
+        // A registered prompt with a built-in's name replaces it.
+        return fixed.filter { item in !registered.contains { $0.name == item.name } } + registered
+    }
 
     // MARK: tools
 

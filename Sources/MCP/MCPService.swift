@@ -37,6 +37,8 @@ public final class MCPService {
         legacy = LegacySSETransport(service: self)
         tenant = TenantTransport(service: self)
         loop.every(milliseconds: 1000) { [unowned self] in self.tick() }
+        calls.directory.onToolsChanged { [unowned self] in self.notifyListChanged("tools") }
+        calls.directory.onPromptsChanged { [unowned self] in self.notifyListChanged("prompts") }
     }
 
     /// Live figures for the server://status resource.
@@ -212,6 +214,21 @@ extension MCPService {
             if session.surface == .streamableHTTP || session.surface == .legacySSE { session.standalone.append(message) }
         }
         for listener in listeners where listener.resourcesListChanged { listener.notify("notifications/resources/list_changed") }
+    }
+}
+
+extension MCPService {
+    /// Tools or prompts were registered, removed, enabled, disabled or redescribed: sessions on
+    /// their GET stream and listeners that asked hear notifications/{tools,prompts}/list_changed.
+    func notifyListChanged(_ kind: String) {
+        let method = "notifications/\(kind)/list_changed"
+        let message = Array(JSONRPCMessage.notification(method, JSONObject()).serialized().utf8)
+        sessions.forEach { session in
+            if session.surface == .streamableHTTP || session.surface == .legacySSE { session.standalone.append(message) }
+        }
+        for listener in listeners where kind == "tools" ? listener.toolsListChanged : listener.promptsListChanged {
+            listener.notify(method)
+        }
     }
 }
 

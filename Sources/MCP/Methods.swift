@@ -66,7 +66,7 @@ final class Methods {
     init(calls: CallService, settings: MCPSettings) {
         self.calls = calls
         self.settings = settings
-        self.catalog = Catalog(resourceRoot: settings.resourceRoot, conformance: settings.conformanceFixtures)
+        self.catalog = Catalog(resourceRoot: settings.resourceRoot, conformance: settings.conformanceFixtures, directory: calls.directory)
     }
 
     /// Methods that exist in each revision (initialize is handled by the transports).
@@ -313,6 +313,8 @@ final class Methods {
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is overloaded: every worker is busy and the queue is full. Retry shortly.")))
         case .failure(.draining):
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is shutting down.")))
+        case .failure(.unavailable):
+            reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The tool's server is not running.")))
         }
     }
 }

@@ -165,7 +165,9 @@ final class StatelessHandler {
         stream.send(Array("event: message\ndata: \(notification.serialized())\n\n".utf8))
         service.listeners.append(Listener(stream: stream, subscriptionId: subscriptionId,
                                           resourceURIs: Set((filter["resourceSubscriptions"]?.arrayValue ?? []).compactMap(\.stringValue)),
-                                          resourcesListChanged: filter["resourcesListChanged"]?.boolValue == true))
+                                          resourcesListChanged: filter["resourcesListChanged"]?.boolValue == true,
+                                          toolsListChanged: filter["toolsListChanged"]?.boolValue == true,
+                                          promptsListChanged: filter["promptsListChanged"]?.boolValue == true))
     }
 }
 
@@ -175,6 +177,8 @@ struct Listener {
     let subscriptionId: JSONValue
     let resourceURIs: Set<String>
     let resourcesListChanged: Bool
+    let toolsListChanged: Bool
+    let promptsListChanged: Bool
 
     /// Sends a notification stamped with the subscription's id, as the client matches them by it.
     func notify(_ method: String, _ params: JSONObject = JSONObject()) {

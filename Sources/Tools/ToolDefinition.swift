@@ -13,15 +13,40 @@ public struct ToolDefinition: Sendable {
     public let title: String?
     /// MCP behaviour hints: readOnlyHint, destructiveHint, idempotentHint, openWorldHint.
     public let annotations: JSONObject?
+    /// Where calls go: which pool, under which name, with which spec.
+    public var route: ToolRoute
 
     public init(name: String, description: String, inputSchema: JSONValue, deadlineSeconds: Double? = nil,
-                title: String? = nil, annotations: JSONObject? = nil) {
+                title: String? = nil, annotations: JSONObject? = nil, route: ToolRoute? = nil) {
         self.name = name
         self.description = description
         self.inputSchema = inputSchema
         self.deadlineSeconds = deadlineSeconds
         self.title = title
         self.annotations = annotations
+        self.route = route ?? ToolRoute(upstreamName: name)
+    }
+
+    /// The same tool under another name or description (namespacing, description overrides).
+    public func renamed(_ name: String, description: String? = nil) -> ToolDefinition {
+        ToolDefinition(name: name, description: description ?? self.description, inputSchema: inputSchema,
+                       deadlineSeconds: deadlineSeconds, title: title, annotations: annotations, route: route)
+    }
+}
+
+/// How a call to a tool reaches the code that runs it.
+public struct ToolRoute: Sendable {
+    /// The pool of a stdio MCP server, or nil for the mcp-worker pool.
+    public var serverPool: String?
+    /// The tool's name where it runs (a server's own name for it, without our namespace prefix).
+    public var upstreamName: String
+    /// How mcp-worker runs it (see WorkerProtocol's CallRequest); empty for built-in tools.
+    public var spec: [UInt8]
+
+    public init(serverPool: String? = nil, upstreamName: String, spec: [UInt8] = []) {
+        self.serverPool = serverPool
+        self.upstreamName = upstreamName
+        self.spec = spec
     }
 }
 

@@ -28,6 +28,13 @@ struct Configuration {
     var sessionIdleTimeout = 1800.0
     var pageSize = 100
     var conformanceFixtures = false
+    var configFile: String?
+    var stateDirectory: String?
+    var filesRoot: String?
+    var openAIBaseURL: String?
+    var openAIModel: String?
+    var openAIKeyFile: String?
+    var healthInterval = 10.0
 
     static let version = "0.1.0"
     static let devToken = "super-secret-token"
@@ -74,6 +81,17 @@ struct Configuration {
       --page-size N               Items per page of MCP list results (default 100).
       --conformance-fixtures      Also serve the tools, prompts and resources the official MCP
                                   conformance suite's server scenarios call (for testing).
+    TOOLS AND SERVERS
+      --config FILE               Initial servers, tools and prompts: mcpd's format, or as is a file in
+                                  the {"mcpServers": {...}} format of MCP clients (README, deploy/).
+      --state-dir DIR             Where servers, tools and prompts registered at run time are kept
+                                  (default $STATE_DIRECTORY, else ./.mcpd-state).
+      --files-root DIR            Offer read_file, write_file and list_directory, confined to DIR.
+      --openai-base-url URL       OpenAI-compatible API for openai_chat (default $OPENAI_BASE_URL,
+                                  else https://api.openai.com/v1).
+      --openai-api-key-file PATH  File holding the API key (default: $OPENAI_API_KEY).
+      --openai-model MODEL        Default model of openai_chat (default gpt-4o-mini).
+      --health-interval SECONDS   How often remote member servers are checked (default 10).
     OPERATIONS
       --runtime-dir DIR           Where the shared call table lives (default $RUNTIME_DIRECTORY,
                                   /run/mcpd as root, else $XDG_RUNTIME_DIR/mcpd or /tmp/mcpd-UID).
@@ -151,6 +169,13 @@ struct Configuration {
             case "--allowed-host": configuration.allowedHosts.append(try value(option, inline).lowercased())
             case "--session-idle-timeout": configuration.sessionIdleTimeout = try seconds(option, try value(option, inline))
             case "--page-size": configuration.pageSize = try integer(option, try value(option, inline), minimum: 1)
+            case "--config": configuration.configFile = try value(option, inline)
+            case "--state-dir": configuration.stateDirectory = try value(option, inline)
+            case "--files-root": configuration.filesRoot = try value(option, inline)
+            case "--openai-base-url": configuration.openAIBaseURL = try value(option, inline)
+            case "--openai-model": configuration.openAIModel = try value(option, inline)
+            case "--openai-api-key-file": configuration.openAIKeyFile = try value(option, inline)
+            case "--health-interval": configuration.healthInterval = try seconds(option, try value(option, inline))
             case "--runtime-dir": configuration.runtimeDirectory = try value(option, inline)
             case "--worker-path": configuration.workerPath = try value(option, inline)
             case "--log-level":

@@ -20,7 +20,12 @@ func loadCredentials(_ configuration: Configuration) throws(Configuration.UsageE
             case 0: continue
             case 1: count += 1; credentials.append(.init(token: String(fields[0]), owner: "file-\(count)"))
             case 2: credentials.append(.init(token: String(fields[1]), owner: String(fields[0])))
-            default: throw Configuration.UsageError(message: "tokens file \(path): expected 'NAME TOKEN' or 'TOKEN' per line")
+            case 3:
+                guard let role = Role(rawValue: String(fields[2])) else {
+                    throw Configuration.UsageError(message: "tokens file \(path): unknown role '\(fields[2])' (owner, admin, member or viewer)")
+                }
+                credentials.append(.init(token: String(fields[1]), owner: String(fields[0]), role: role))
+            default: throw Configuration.UsageError(message: "tokens file \(path): expected 'NAME TOKEN [ROLE]' or 'TOKEN' per line")
             }
         }
     }

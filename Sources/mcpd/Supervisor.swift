@@ -5,11 +5,14 @@ import EventLoop
 import ExecuteAPI
 import Glibc
 import HTTP
+import JSON
 import Logging
+import Management
 import MCP
 import Pool
 import SystemCalls
 import Systemd
+import ToolSources
 import Tools
 
 /// Sends MCP's paths to MCP and everything else to the execute API (which answers 404 for what
@@ -17,14 +20,27 @@ import Tools
 final class Router: HTTPHandler {
     let api: ExecuteAPI
     let mcp: MCPService
+    let composer: ComposerAPI
+    let registryAPI: RegistryAPI
 
-    init(api: ExecuteAPI, mcp: MCPService) {
+    init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI) {
         self.api = api
         self.mcp = mcp
+        self.composer = composer
+        self.registryAPI = registryAPI
     }
 
     func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
-        if MCPService.serves(request.path) { mcp.handle(request, on: connection) } else { api.handle(request, on: connection) }
+        let path = request.path
+        if ComposerAPI.serves(path) {
+            composer.handle(request, on: connection)
+        } else if RegistryAPI.serves(path) {
+            registryAPI.handle(request, on: connection)
+        } else if MCPService.serves(path) {
+            mcp.handle(request, on: connection)
+        } else {
+            api.handle(request, on: connection)
+        }
     }
 }
 
@@ -35,6 +51,7 @@ final class Supervisor {
     private let table: CallTable
     private let pool: WorkerPool
     private let calls: CallService
+    private let registry: Registry
     private let api: ExecuteAPI
     private let mcp: MCPService
     private let router: Router
@@ -70,9 +87,16 @@ final class Supervisor {
         poolConfiguration.logLevel = configuration.logLevel
         pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
 
-        let tools = BuiltinTools.all + (configuration.conformanceFixtures ? ConformanceTools.all : [])
-        calls = CallService(pool: pool, tools: tools, defaultDeadlineSeconds: configuration.callDeadline,
+        calls = CallService(pool: pool, directory: Directory(), defaultDeadlineSeconds: configuration.callDeadline,
                             toolDeadlines: configuration.toolDeadlines)
+        var registrySettings = RegistrySettings()
+        registrySettings.builtinTools = try Supervisor.builtinTools(configuration)
+        registrySettings.stateDirectory = configuration.stateDirectory ?? Process.environment("STATE_DIRECTORY").map {
+            // systemd may pass several, colon-separated: ours is the first.
+            String($0.split(separator: ":").first ?? "")
+        } ?? ".mcpd-state"
+        registrySettings.healthIntervalMs = Int64(configuration.healthInterval * 1000)
+        registry = Registry(settings: registrySettings, calls: calls)
         let authenticator = Authenticator(credentials)
         var apiConfiguration = ExecuteAPIConfiguration(authenticator: authenticator)
         apiConfiguration.streamTimeoutMs = Int64(configuration.streamTimeout * 1000)
@@ -89,13 +113,57 @@ final class Supervisor {
         mcpSettings.conformanceFixtures = configuration.conformanceFixtures
         mcpSettings.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
         mcp = MCPService(calls: calls, settings: mcpSettings, authenticator: authenticator, loop: loop)
-        router = Router(api: api, mcp: mcp)
+        router = Router(api: api, mcp: mcp,
+                        composer: ComposerAPI(registry: registry, authenticator: authenticator, version: Configuration.version),
+                        registryAPI: RegistryAPI(registry: registry, authenticator: authenticator))
 
         let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
                                           headerTimeoutMs: Int64(configuration.headerTimeout * 1000),
                                           idleTimeoutMs: Int64(configuration.idleTimeout * 1000))
         server = HTTPServer(loop: loop, handler: router, settings: settings)
         for fd in listeners { try server.addListener(fd) }
+    }
+
+    /// The tools every mcpd serves: echo and countdown, openai_chat, the file tools when a root is
+    /// configured, and the conformance fixtures on request.
+    static func builtinTools(_ configuration: Configuration) throws -> [ToolDefinition] {
+        var tools = BuiltinTools.all + (configuration.conformanceFixtures ? ConformanceTools.all : [])
+        var apiKey = Process.environment("OPENAI_API_KEY") ?? ""
+        if let path = configuration.openAIKeyFile {
+            guard let text = readTextFile(path) else { throw Configuration.UsageError(message: "cannot read the OpenAI key file \(path)") }
+            apiKey = String(text.filter { !$0.isWhitespace })
+        }
+        let baseURL = configuration.openAIBaseURL ?? Process.environment("OPENAI_BASE_URL") ?? "https://api.openai.com/v1"
+        let (chat, chatSpec) = OpenAIChatTool.definition(baseURL: baseURL, apiKey: apiKey, model: configuration.openAIModel ?? "gpt-4o-mini")
+        tools.append(Supervisor.routed(chat, chatSpec))
+        if let root = configuration.filesRoot {
+            guard let resolved = realpath(root, nil) else { throw Configuration.UsageError(message: "--files-root \(root): no such directory") }
+            let path = String(cString: resolved)
+            free(resolved)
+            tools += FileTools.definitions(root: path).map { Supervisor.routed($0.0, $0.1) }
+        }
+        return tools
+    }
+
+    private static func routed(_ tool: ToolDefinition, _ spec: JSONObject) -> ToolDefinition {
+        var routed = tool
+        routed.route.spec = Array(JSONValue.object(spec).serialized().utf8)
+        return routed
+    }
+
+    /// The configuration file as JSON (mcpd's format or seed 004's `mcpServers`).
+    static func loadConfigurationFile(_ path: String) throws -> JSONObject {
+        guard let text = readTextFile(path) else { throw Configuration.UsageError(message: "cannot read the configuration file \(path)") }
+        do {
+            guard let object = try JSONValue.parse(Array(text.utf8)).objectValue else {
+                throw Configuration.UsageError(message: "\(path): the configuration must be a JSON object")
+            }
+            return object
+        } catch let error as Configuration.UsageError {
+            throw error
+        } catch {
+            throw Configuration.UsageError(message: "\(path): not valid JSON: \(error)")
+        }
     }
 
     static func defaultWorkerPath() -> String {
@@ -115,6 +183,10 @@ final class Supervisor {
             self.received(signal)
         }
         pool.onCountsChanged = { [unowned self] in self.countsChanged() }
+        calls.onCallEnded = { [unowned self] tool, event, latency in self.registry.record(tool: tool, event: event, latencyMs: latency) }
+        let problems = try registry.load(configuration: try configuration.configFile.map(Supervisor.loadConfigurationFile))
+        for problem in problems { Log.error("configuration problem; the item was skipped", ["problem": problem]) }
+        loop.every(milliseconds: registry.settings.healthIntervalMs) { [unowned self] in self.registry.checkHealth() }
         loop.every(milliseconds: 1000) { [unowned self] in
             self.table.stampSupervisorHeartbeat()
             self.notifier.status(self.statusLine)

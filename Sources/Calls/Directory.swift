@@ -1,0 +1,119 @@
+import JSON
+import Tools
+
+/// What this server offers right now: the tools every surface lists and calls, and the prompts
+/// registered at run time. One directory behind the execute API, MCP, the composer and the
+/// registry, so they all show the same tools at the same moment. The registry (Management)
+/// rebuilds it whenever something changes; surfaces only read it.
+public final class Directory {
+    /// Listed tools, in order: enabled ones whose server is active.
+    public private(set) var tools: [ToolDefinition] = []
+    private var toolsByName: [String: ToolDefinition] = [:]
+    public private(set) var prompts: [RegisteredPrompt] = []
+    /// Bumped on every change of the tool list; MCP sends list_changed when it moves.
+    public private(set) var toolsVersion = 0
+    public private(set) var promptsVersion = 0
+    private var toolObservers: [() -> Void] = []
+    private var promptObservers: [() -> Void] = []
+
+    public init(tools: [ToolDefinition] = []) {
+        replaceTools(tools)
+    }
+
+    public func tool(named name: String) -> ToolDefinition? { toolsByName[name] }
+
+    /// Publishes a new tool list; observers hear of it only when something a client sees changed.
+    public func replaceTools(_ tools: [ToolDefinition]) {
+        let unchanged = tools.count == self.tools.count && zip(tools, self.tools).allSatisfy { new, old in
+            new.name == old.name && new.description == old.description && new.title == old.title
+                && new.inputSchema.serialized() == old.inputSchema.serialized()
+        }
+        self.tools = tools
+        toolsByName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        guard !unchanged else { return }
+        toolsVersion += 1
+        for observer in toolObservers { observer() }
+    }
+
+    public func replacePrompts(_ prompts: [RegisteredPrompt]) {
+        self.prompts = prompts
+        promptsVersion += 1
+        for observer in promptObservers { observer() }
+    }
+
+    public func onToolsChanged(_ observer: @escaping () -> Void) { toolObservers.append(observer) }
+    public func onPromptsChanged(_ observer: @escaping () -> Void) { promptObservers.append(observer) }
+}
+
+/// A prompt registered through the composer or the configuration: a template with `{{name}}`
+/// placeholders.
+public struct RegisteredPrompt: Sendable {
+    public struct Argument: Sendable {
+        public var name: String
+        public var description: String
+        public var required: Bool
+        public init(name: String, description: String, required: Bool) {
+            self.name = name
+            self.description = description
+            self.required = required
+        }
+    }
+
+    public var name: String
+    public var description: String
+    public var template: String
+    public var arguments: [Argument]
+
+    public init(name: String, description: String, template: String, arguments: [Argument]) {
+        self.name = name
+        self.description = description
+        self.template = template
+        self.arguments = arguments
+    }
+
+    /// The template with each `{{name}}` replaced by its argument; unknown placeholders stay as
+    /// they are, so a typo shows instead of vanishing.
+    public func render(_ values: [String: String]) -> String {
+        var output = ""
+        var rest = Substring(template)
+        while let open = rest.range(of: "{{") {
+            output += rest[..<open.lowerBound]
+            guard let close = rest[open.upperBound...].range(of: "}}") else {
+                output += rest[open.lowerBound...]
+                return output
+            }
+            let key = rest[open.upperBound..<close.lowerBound].trimmingSpaces
+            if let value = values[key] { output += value } else { output += rest[open.lowerBound..<close.upperBound] }
+            rest = rest[close.upperBound...]
+        }
+        return output + rest
+    }
+
+    public var json: JSONValue {
+        .object(JSONObject([
+            ("name", .string(name)), ("description", .string(description)), ("template", .string(template)),
+            ("arguments", .array(arguments.map {
+                .object(JSONObject([("name", .string($0.name)), ("type", "string"), ("required", .bool($0.required)),
+                                    ("description", .string($0.description))]))
+            })),
+        ]))
+    }
+}
+
+extension Substring {
+    fileprivate func range(of needle: String) -> Range<Substring.Index>? {
+        let target = Array(needle.utf8)
+        var index = startIndex
+        while index < endIndex {
+            if self[index...].utf8.starts(with: target) {
+                return index..<self.utf8.index(index, offsetBy: target.count)
+            }
+            index = self.index(after: index)
+        }
+        return nil
+    }
+
+    fileprivate var trimmingSpaces: String {
+        String(self.drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
+    }
+}
