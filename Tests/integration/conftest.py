@@ -553,6 +553,9 @@ class Mcpd:
         args = [str(a) for a in args]
         if "--drain-timeout" not in args:
             argv += ["--drain-timeout", "3"]   # keeps teardown short if a test leaves a call running
+        if "--state-dir" not in args:
+            # Each instance keeps its run-time registrations to itself unless a test shares a directory.
+            argv += ["--state-dir", str(workdir / "state")]
         argv += args
         self.argv = argv
         self.expect_exit: int | None = 0
