@@ -47,6 +47,12 @@ public final class MCPService {
         set { methods.status = newValue }
     }
 
+    /// The management operations offered as tools to admin callers.
+    public var adminTools: AdminTools? {
+        get { methods.adminTools }
+        set { methods.adminTools = newValue }
+    }
+
     public var sessionCount: Int { sessions.count }
     public var openStreamCount: Int { openStreams.count }
 

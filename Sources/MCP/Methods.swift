@@ -62,6 +62,8 @@ final class Methods {
     let catalog: Catalog
     /// Live figures for server://status.
     var status: () -> JSONObject = { JSONObject() }
+    /// The management operations, offered as tools to owner and admin callers.
+    var adminTools: AdminTools?
 
     init(calls: CallService, settings: MCPSettings) {
         self.calls = calls
@@ -145,7 +147,11 @@ final class Methods {
         case "ping":
             outcome = .success(context.seed003 ? JSONObject([("status", "pong"), ("timestamp", .string(Catalog.timestamp()))]) : JSONObject())
         case "tools/list":
-            outcome = page(calls.tools.map { Catalog.render($0, for: context.revision) }, key: "tools", params)
+            var tools = calls.tools
+            if let admin = adminTools, admin.mayUse(context.owner) {
+                tools += admin.definitions.filter { calls.tool(named: $0.name) == nil }
+            }
+            outcome = page(tools.map { Catalog.render($0, for: context.revision) }, key: "tools", params)
         case "tools/call":
             return callTool(id: id, params: params, context: context, reply: reply)
         case "prompts/list":
@@ -284,6 +290,10 @@ final class Methods {
             return reply.finish(JSONRPCMessage.error(id: id, .invalidParams("name must be a string")))
         }
         guard let tool = calls.tool(named: name) else {
+            if let admin = adminTools, admin.mayUse(context.owner), admin.definitions.contains(where: { $0.name == name }) {
+                let arguments = params["arguments"]?.objectValue ?? JSONObject()
+                return admin.run(name, arguments, context.owner) { result in reply.finish(JSONRPCMessage.result(id: id, result)) }
+            }
             return reply.finish(JSONRPCMessage.error(id: id, RPCError(code: -32602, message: "Unknown tool: \(name)")))
         }
         let arguments = params["arguments"] ?? .object(JSONObject())
@@ -357,5 +367,21 @@ enum ToolResults {
         default:
             return value
         }
+    }
+}
+
+/// The composer's operations as MCP tools (seed 001), for callers allowed to manage the server.
+public struct AdminTools {
+    public var definitions: [ToolDefinition]
+    /// Whether an owner (an authenticated caller) may see and use them.
+    public var mayUse: (String) -> Bool
+    /// Runs one: (tool name, arguments, owner, completion with a CallToolResult).
+    public var run: (String, JSONObject, String, @escaping (JSONObject) -> Void) -> Void
+
+    public init(definitions: [ToolDefinition], mayUse: @escaping (String) -> Bool,
+                run: @escaping (String, JSONObject, String, @escaping (JSONObject) -> Void) -> Void) {
+        self.definitions = definitions
+        self.mayUse = mayUse
+        self.run = run
     }
 }

@@ -113,8 +113,14 @@ final class Supervisor {
         mcpSettings.conformanceFixtures = configuration.conformanceFixtures
         mcpSettings.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
         mcp = MCPService(calls: calls, settings: mcpSettings, authenticator: authenticator, loop: loop)
+        let composer = ComposerAPI(registry: registry, authenticator: authenticator, version: Configuration.version)
+        mcp.adminTools = AdminTools(definitions: ComposerAPI.toolDefinitions,
+                                    mayUse: { authenticator.role(of: $0).mayManage },
+                                    run: { [unowned composer] name, arguments, owner, completion in
+                                        composer.runAsTool(name, arguments: arguments, owner: owner, completion: completion)
+                                    })
         router = Router(api: api, mcp: mcp,
-                        composer: ComposerAPI(registry: registry, authenticator: authenticator, version: Configuration.version),
+                        composer: composer,
                         registryAPI: RegistryAPI(registry: registry, authenticator: authenticator))
 
         let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
