@@ -96,10 +96,16 @@ final class TestServer: @unchecked Sendable {
         port = Int(UInt16(bigEndian: address.sin_port))
         self.listener = listener
         let listening = listener
+        // The accept thread owns the listener and closes it on its way out: closing it from stop()
+        // could hand the number to another test's listener while this thread still calls accept.
         spawnThread {
             while true {
                 let fd = accept(listening, nil, nil)
-                if fd < 0 { if errno == EINTR { continue }; return }
+                if fd < 0 {
+                    if errno == EINTR { continue }
+                    close(listening)
+                    return
+                }
                 spawnThread {
                     handler(Peer(fd: fd))
                     close(fd)
@@ -112,8 +118,7 @@ final class TestServer: @unchecked Sendable {
 
     func stop() {
         guard !stopped.withLock({ let was = $0; $0 = true; return was }) else { return }
-        shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
+        shutdown(listener, Int32(SHUT_RDWR))  // wakes accept with EINVAL; the accept thread closes it
     }
 
     deinit { stop() }
@@ -135,10 +140,16 @@ func sleepMs(_ ms: Int) { usleep(UInt32(ms * 1000)) }
 
 /// A port nothing listens on: bound and closed again.
 func closedPort() -> Int {
-    let server = TestServer { _ in }
-    let port = server.port
-    server.stop()
-    return port
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 ? getsockname(fd, $0, &length) : -1 }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
 }
 
 /// A lock for state shared between a test and its server threads.
