@@ -44,13 +44,16 @@ enum RemoteMCP {
         defer { session.close() }
 
         do throws(RemoteMCPFailure) {
-            if let legacy = session as? LegacySSESession { try legacy.connect() }
+            try session.open()
             let initialized = try initialize(session)
             let handshakeMs = Clock.monotonicMillis() - started
             switch method {
             case "tools/call":
-                guard case .object(let arguments) = input else {
-                    return .failure(kind: "invalid_input", message: "the tool arguments must be an object")
+                let arguments: JSONObject
+                switch input {
+                case .object(let object): arguments = object
+                case .null: arguments = JSONObject()
+                default: return .failure(kind: "invalid_input", message: "the tool arguments must be an object")
                 }
                 // The progress token lets the server report progress, which is passed on to our caller.
                 let params = JSONObject([("name", .string(tool)), ("arguments", .object(arguments)),

@@ -13,6 +13,7 @@ enum RemoteMCPFailure: Error {
     case rpc(code: Int64, message: String)
 
     init(_ error: HTTPClientError, endpoint: String) {
+        let endpoint = displayed(endpoint)
         switch error {
         case .timedOut: self = .timeout
         case .interrupted: self = .cancelled
@@ -41,6 +42,8 @@ final class CallBudget {
 
 /// A client session with one remote MCP server, over either transport.
 protocol RemoteMCPSession: AnyObject {
+    /// Whatever the transport needs before the first request.
+    func open() throws(RemoteMCPFailure)
     /// Sends a request and waits for its response; forwards notifications that arrive meanwhile.
     func request(_ method: String, params: JSONObject) throws(RemoteMCPFailure) -> JSONObject
     func notify(_ method: String, params: JSONObject?) throws(RemoteMCPFailure)
@@ -128,6 +131,13 @@ enum JSONRPC {
     }
 }
 
+/// An endpoint as messages show it: without user info or query, where credentials sometimes ride.
+func displayed(_ endpoint: String) -> String {
+    guard let parts = URLParts.parse(endpoint) else { return "the MCP endpoint" }
+    let path = parts.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+    return "\(parts.scheme)://\(parts.authority)\(path)"
+}
+
 /// Refusals that mean "your credentials", kept apart from servers that are down.
 func credentialsRefused(_ status: Int) -> RemoteMCPFailure? {
     status == 401 || status == 403 ? .connection("the server refused our credentials (HTTP \(status))") : nil
@@ -141,5 +151,5 @@ func failure(status: Int, body: [UInt8], endpoint: String) -> RemoteMCPFailure {
         return .rpc(code: error["code"]?.intValue ?? 0, message: message)
     }
     let text = String(decoding: body.prefix(200), as: UTF8.self)
-    return .connection("HTTP \(status) from \(endpoint)" + (text.isEmpty ? "" : ": \(text)"))
+    return .connection("HTTP \(status) from \(displayed(endpoint))" + (text.isEmpty ? "" : ": \(text)"))
 }

@@ -20,6 +20,8 @@ final class StreamableHTTPSession: RemoteMCPSession {
         self.context = context
     }
 
+    func open() throws(RemoteMCPFailure) {}
+
     func negotiated(protocolVersion: String) { self.protocolVersion = protocolVersion }
 
     func request(_ method: String, params: JSONObject) throws(RemoteMCPFailure) -> JSONObject {
@@ -49,7 +51,7 @@ final class StreamableHTTPSession: RemoteMCPSession {
         // Best effort and brief: the result is already in hand.
         var headers = authHeaders + [("Mcp-Session-Id", sessionID)]
         if let protocolVersion { headers.append(("MCP-Protocol-Version", protocolVersion)) }
-        _ = try? HTTPClient.fetch(HTTPClientRequest(method: "DELETE", url: endpoint, headers: headers, timeoutMs: 1000),
+        _ = try? HTTPClient.fetch(HTTPClientRequest(method: "DELETE", url: endpoint, headers: headers, timeoutMs: 500),
                                   maxBody: 64 * 1024)
     }
 
@@ -75,14 +77,14 @@ final class StreamableHTTPSession: RemoteMCPSession {
                         if let result = try router.handle(document, awaiting: id) { return result }
                     }
                 }
-                throw RemoteMCPFailure.connection("\(endpoint) closed the event stream before answering")
+                throw RemoteMCPFailure.connection("\(displayed(endpoint)) closed the event stream before answering")
             }
             let body = try stream.readAll(maxBody: 16 << 20)
             guard let document = try? JSONValue.parse(body) else {
-                throw RemoteMCPFailure.connection("\(endpoint) did not answer with JSON-RPC (Content-Type '\(contentType)')")
+                throw RemoteMCPFailure.connection("\(displayed(endpoint)) did not answer with JSON-RPC (Content-Type '\(contentType)')")
             }
             if let result = try router.handle(document, awaiting: id) { return result }
-            throw RemoteMCPFailure.connection("\(endpoint) answered without a response to request \(id)")
+            throw RemoteMCPFailure.connection("\(displayed(endpoint)) answered without a response to request \(id)")
         } catch let error as HTTPClientError {
             throw RemoteMCPFailure(error, endpoint: endpoint)
         } catch let error as RemoteMCPFailure {
@@ -105,13 +107,13 @@ final class StreamableHTTPSession: RemoteMCPSession {
         }
     }
 
-    /// Fire and forget, for answers and cancellations: a second at most, never interrupted.
+    /// Fire and forget, for answers and cancellations: half a second at most, never interrupted.
     private func postQuietly(_ message: JSONObject) {
         var headers = authHeaders + [("Content-Type", "application/json"), ("Accept", "application/json, text/event-stream")]
         if let sessionID { headers.append(("Mcp-Session-Id", sessionID)) }
         if let protocolVersion { headers.append(("MCP-Protocol-Version", protocolVersion)) }
         _ = try? HTTPClient.fetch(HTTPClientRequest(method: "POST", url: endpoint, headers: headers, body: JSONRPC.bytes(message),
-                                                    timeoutMs: 1000), maxBody: 64 * 1024)
+                                                    timeoutMs: 500), maxBody: 64 * 1024)
     }
 }
 
@@ -136,7 +138,7 @@ final class LegacySSESession: RemoteMCPSession {
     }
 
     /// Opens the event stream and waits for the `endpoint` event.
-    func connect() throws(RemoteMCPFailure) {
+    func open() throws(RemoteMCPFailure) {
         let request = HTTPClientRequest(method: "GET", url: endpoint, headers: authHeaders + [("Accept", "text/event-stream")],
                                         timeoutMs: try budget.remainingMs())
         let stream: HTTPClientStream
@@ -150,13 +152,13 @@ final class LegacySSESession: RemoteMCPSession {
             throw failure(status: stream.status, body: (try? stream.readAll(maxBody: 64 * 1024)) ?? [], endpoint: endpoint)
         }
         guard (stream.header("Content-Type") ?? "").lowercased().hasPrefix("text/event-stream") else {
-            throw .connection("\(endpoint) did not open an event stream (Content-Type '\(stream.header("Content-Type") ?? "")')")
+            throw .connection("\(displayed(endpoint)) did not open an event stream (Content-Type '\(stream.header("Content-Type") ?? "")')")
         }
         while true {
             let event = try nextEvent()
             guard event.event == "endpoint" else { continue }
             guard let base = URLParts.parse(endpoint), let resolved = base.resolving(event.data) else {
-                throw .connection("\(endpoint) named an unusable message endpoint '\(event.data)'")
+                throw .connection("\(displayed(endpoint)) named an unusable message endpoint '\(event.data)'")
             }
             messagesURL = resolved.url
             return
@@ -210,19 +212,19 @@ final class LegacySSESession: RemoteMCPSession {
     private func postQuietly(_ message: JSONObject) {
         _ = try? HTTPClient.fetch(HTTPClientRequest(method: "POST", url: messagesURL,
                                                     headers: authHeaders + [("Content-Type", "application/json")],
-                                                    body: JSONRPC.bytes(message), timeoutMs: 1000), maxBody: 64 * 1024)
+                                                    body: JSONRPC.bytes(message), timeoutMs: 500), maxBody: 64 * 1024)
     }
 
     private func nextEvent() throws(RemoteMCPFailure) -> SSEEvent {
         while queued.isEmpty {
-            guard let events else { throw .connection("the event stream from \(endpoint) is closed") }
+            guard let events else { throw .connection("the event stream from \(displayed(endpoint)) is closed") }
             let chunk: [UInt8]?
             do {
                 chunk = try events.readChunk()
             } catch {
                 throw RemoteMCPFailure(error, endpoint: endpoint)
             }
-            guard let chunk else { throw .connection("\(endpoint) closed the event stream") }
+            guard let chunk else { throw .connection("\(displayed(endpoint)) closed the event stream") }
             queued = parser.feed(chunk)
         }
         return queued.removeFirst()
