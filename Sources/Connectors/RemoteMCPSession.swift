@@ -13,7 +13,7 @@ enum RemoteMCPFailure: Error {
     case rpc(code: Int64, message: String)
 
     init(_ error: HTTPClientError, endpoint: String) {
-        let endpoint = displayed(endpoint)
+        let endpoint = RemoteMCPFailure.displayed(endpoint)
         switch error {
         case .timedOut: self = .timeout
         case .interrupted: self = .cancelled
@@ -131,25 +131,27 @@ enum JSONRPC {
     }
 }
 
-/// An endpoint as messages show it: without user info or query, where credentials sometimes ride.
-func displayed(_ endpoint: String) -> String {
-    guard let parts = URLParts.parse(endpoint) else { return "the MCP endpoint" }
-    let path = parts.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
-    return "\(parts.scheme)://\(parts.authority)\(path)"
-}
-
-/// Refusals that mean "your credentials", kept apart from servers that are down.
-func credentialsRefused(_ status: Int) -> RemoteMCPFailure? {
-    status == 401 || status == 403 ? .connection("the server refused our credentials (HTTP \(status))") : nil
-}
-
-/// A non-2xx answer to a POST: the JSON-RPC error in its body when there is one (some servers send
-/// errors with 4xx), else a connection failure naming the status.
-func failure(status: Int, body: [UInt8], endpoint: String) -> RemoteMCPFailure {
-    if let refused = credentialsRefused(status) { return refused }
-    if let document = try? JSONValue.parse(body), let error = document["error"], let message = error["message"]?.stringValue {
-        return .rpc(code: error["code"]?.intValue ?? 0, message: message)
+extension RemoteMCPFailure {
+    /// An endpoint as messages show it: without user info or query, where credentials sometimes ride.
+    static func displayed(_ endpoint: String) -> String {
+        guard let parts = URLParts.parse(endpoint) else { return "the MCP endpoint" }
+        let path = parts.target.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? "/"
+        return "\(parts.scheme)://\(parts.authority)\(path)"
     }
-    let text = String(decoding: body.prefix(200), as: UTF8.self)
-    return .connection("HTTP \(status) from \(displayed(endpoint))" + (text.isEmpty ? "" : ": \(text)"))
+
+    /// Refusals that mean "your credentials", kept apart from servers that are down.
+    static func credentialsRefused(_ status: Int) -> RemoteMCPFailure? {
+        status == 401 || status == 403 ? .connection("the server refused our credentials (HTTP \(status))") : nil
+    }
+
+    /// A non-2xx answer: the JSON-RPC error in its body when there is one (some servers send
+    /// errors with 4xx), else a connection failure naming the status.
+    static func httpStatus(_ status: Int, body: [UInt8], endpoint: String) -> RemoteMCPFailure {
+        if let refused = credentialsRefused(status) { return refused }
+        if let document = try? JSONValue.parse(body), let error = document["error"], let message = error["message"]?.stringValue {
+            return .rpc(code: error["code"]?.intValue ?? 0, message: message)
+        }
+        let text = String(decoding: body.prefix(200), as: UTF8.self)
+        return .connection("HTTP \(status) from \(displayed(endpoint))" + (text.isEmpty ? "" : ": \(text)"))
+    }
 }

@@ -41,7 +41,7 @@ final class StreamableHTTPSession: RemoteMCPSession {
         let stream = try post(JSONRPC.notification(method: method, params: params))
         defer { stream.close() }
         guard (200..<300).contains(stream.status) else {
-            throw failure(status: stream.status, body: (try? stream.readAll(maxBody: 64 * 1024)) ?? [], endpoint: endpoint)
+            throw RemoteMCPFailure.httpStatus(stream.status, body: (try? stream.readAll(maxBody: 64 * 1024)) ?? [], endpoint: endpoint)
         }
     }
 
@@ -64,7 +64,7 @@ final class StreamableHTTPSession: RemoteMCPSession {
             if stream.status == 404 && message["method"]?.stringValue != "initialize" && sessionID != nil {
                 throw .connection("the server ended the MCP session (HTTP 404)")
             }
-            throw failure(status: stream.status, body: body, endpoint: endpoint)
+            throw RemoteMCPFailure.httpStatus(stream.status, body: body, endpoint: endpoint)
         }
         let router = MessageRouter(context: context, reply: { [weak self] answer in self?.postQuietly(answer) })
         let contentType = (stream.header("Content-Type") ?? "").lowercased()
@@ -77,14 +77,14 @@ final class StreamableHTTPSession: RemoteMCPSession {
                         if let result = try router.handle(document, awaiting: id) { return result }
                     }
                 }
-                throw RemoteMCPFailure.connection("\(displayed(endpoint)) closed the event stream before answering")
+                throw RemoteMCPFailure.connection("\(RemoteMCPFailure.displayed(endpoint)) closed the event stream before answering")
             }
             let body = try stream.readAll(maxBody: 16 << 20)
             guard let document = try? JSONValue.parse(body) else {
-                throw RemoteMCPFailure.connection("\(displayed(endpoint)) did not answer with JSON-RPC (Content-Type '\(contentType)')")
+                throw RemoteMCPFailure.connection("\(RemoteMCPFailure.displayed(endpoint)) did not answer with JSON-RPC (Content-Type '\(contentType)')")
             }
             if let result = try router.handle(document, awaiting: id) { return result }
-            throw RemoteMCPFailure.connection("\(displayed(endpoint)) answered without a response to request \(id)")
+            throw RemoteMCPFailure.connection("\(RemoteMCPFailure.displayed(endpoint)) answered without a response to request \(id)")
         } catch let error as HTTPClientError {
             throw RemoteMCPFailure(error, endpoint: endpoint)
         } catch let error as RemoteMCPFailure {
@@ -149,16 +149,16 @@ final class LegacySSESession: RemoteMCPSession {
         }
         events = stream
         guard (200..<300).contains(stream.status) else {
-            throw failure(status: stream.status, body: (try? stream.readAll(maxBody: 64 * 1024)) ?? [], endpoint: endpoint)
+            throw RemoteMCPFailure.httpStatus(stream.status, body: (try? stream.readAll(maxBody: 64 * 1024)) ?? [], endpoint: endpoint)
         }
         guard (stream.header("Content-Type") ?? "").lowercased().hasPrefix("text/event-stream") else {
-            throw .connection("\(displayed(endpoint)) did not open an event stream (Content-Type '\(stream.header("Content-Type") ?? "")')")
+            throw .connection("\(RemoteMCPFailure.displayed(endpoint)) did not open an event stream (Content-Type '\(stream.header("Content-Type") ?? "")')")
         }
         while true {
             let event = try nextEvent()
             guard event.event == "endpoint" else { continue }
             guard let base = URLParts.parse(endpoint), let resolved = base.resolving(event.data) else {
-                throw .connection("\(displayed(endpoint)) named an unusable message endpoint '\(event.data)'")
+                throw .connection("\(RemoteMCPFailure.displayed(endpoint)) named an unusable message endpoint '\(event.data)'")
             }
             messagesURL = resolved.url
             return
@@ -205,7 +205,7 @@ final class LegacySSESession: RemoteMCPSession {
             throw RemoteMCPFailure(error, endpoint: messagesURL)
         }
         guard (200..<300).contains(response.status) else {
-            throw failure(status: response.status, body: response.body, endpoint: messagesURL)
+            throw RemoteMCPFailure.httpStatus(response.status, body: response.body, endpoint: messagesURL)
         }
     }
 
@@ -217,14 +217,14 @@ final class LegacySSESession: RemoteMCPSession {
 
     private func nextEvent() throws(RemoteMCPFailure) -> SSEEvent {
         while queued.isEmpty {
-            guard let events else { throw .connection("the event stream from \(displayed(endpoint)) is closed") }
+            guard let events else { throw .connection("the event stream from \(RemoteMCPFailure.displayed(endpoint)) is closed") }
             let chunk: [UInt8]?
             do {
                 chunk = try events.readChunk()
             } catch {
                 throw RemoteMCPFailure(error, endpoint: endpoint)
             }
-            guard let chunk else { throw .connection("\(displayed(endpoint)) closed the event stream") }
+            guard let chunk else { throw .connection("\(RemoteMCPFailure.displayed(endpoint)) closed the event stream") }
             queued = parser.feed(chunk)
         }
         return queued.removeFirst()
