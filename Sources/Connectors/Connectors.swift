@@ -9,6 +9,12 @@ public enum Connectors {
     /// Runs one call. `tool` is the name the upstream knows; `input` has passed the tool's schema.
     public static func run(spec: JSONObject, tool: String, input: JSONValue, context: any ToolContext) -> ToolOutcome {
         switch spec["kind"]?.stringValue {
+        case "file":
+            return FileConnector.run(spec: spec, input: input)
+        case "http":
+            return HTTPConnector.run(spec: spec, input: input, context: context)
+        case "openapi":
+            return OpenAPIConnector.run(spec: spec, input: input, context: context)
         default:
             return .failure(kind: "worker_protocol", message: "this worker cannot run tools of kind '\(spec["kind"]?.stringValue ?? "")'")
         }
