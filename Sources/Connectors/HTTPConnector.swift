@@ -33,6 +33,10 @@ enum HTTPConnector {
         } catch {
             return .failure(kind: "invalid_input", message: "input.\(error.name) is required (a string)")
         }
+        // curl always says it takes anything; some servers answer differently without an Accept.
+        if !request.headers.contains(where: { $0.0.lowercased() == "accept" }) {
+            request.headers.insert(("Accept", "*/*"), at: 0)
+        }
         if let timeout = spec["timeout_ms"]?.intValue, timeout > 0 { request.timeoutMs = Int(timeout) }
         if spec["insecure"]?.boolValue == true { request.verifyCertificates = false }
         return UpstreamFetch.perform(request, followRedirects: spec["follow_redirects"]?.boolValue == true, context: context)

@@ -321,6 +321,15 @@ struct CurlOptionReader {
             throw ToolSourceError("the curl command mixes --json with -d/--data; use one of them")
         }
         var url = try Self.normalizedURL(rawURL)
+        var ownHeaders = ownHeaders
+        if let (bare, credentials) = Self.splitUserInfo(url) {
+            // curl sends "https://user:pass@host/" as Basic credentials (unless -u gives others),
+            // and the credentials must not stay in a URL that descriptions and logs may show.
+            url = bare
+            if !ownHeaders.contains(where: { $0.name == "Authorization" }) {
+                ownHeaders.insert(("Authorization", "Basic " + Base64.encode(Array(credentials.utf8))), at: 0)
+            }
+        }
 
         var contentHeaders: [(name: String, value: String)] = []
         var data: String?
@@ -363,6 +372,43 @@ struct CurlOptionReader {
         }
         return CurlCommand(method: method, url: url, headers: headers, body: body, timeoutMs: timeoutMs,
                            insecure: insecure, followRedirects: followRedirects)
+    }
+
+    /// `url` without its "user:password@" and the credentials percent-decoded, nil when it has none.
+    static func splitUserInfo(_ url: String) -> (url: String, credentials: String)? {
+        guard let schemeEnd = url.firstRange(of: "://") else { return nil }
+        let authorityStart = schemeEnd.upperBound
+        let authorityEnd = url[authorityStart...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
+        guard let at = url[authorityStart..<authorityEnd].lastIndex(of: "@") else { return nil }
+        var credentials = String(url[authorityStart..<at])
+        if !credentials.contains(":") { credentials += ":" }
+        return (String(url[..<authorityStart]) + url[url.index(after: at)...], percentDecoded(credentials))
+    }
+
+    private static func percentDecoded(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+               let high = hexDigit(bytes[index + 1]), let low = hexDigit(bytes[index + 2]) {
+                out.append(high << 4 | low)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// `url` with a scheme (curl assumes http://), checked to be http or https.

@@ -10,12 +10,13 @@ import ToolSources
 final class OneShotHTTPServer: @unchecked Sendable {
     let port: Int
     private let listener: Int32
-    private let response: [UInt8]
+    /// nil: read the request, then say nothing until the client gives up.
+    private let response: [UInt8]?
     private var thread = pthread_t()
     /// The request as received; read it only after `finish()`.
     private(set) var request = ""
 
-    init(status: String = "200 OK", headers: [String] = ["Content-Type: application/json"], body: String) {
+    init(status: String = "200 OK", headers: [String] = ["Content-Type: application/json"], body: String, silent: Bool = false) {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -28,7 +29,7 @@ final class OneShotHTTPServer: @unchecked Sendable {
         listener = fd
         port = Int(UInt16(bigEndian: address.sin_port))
         let head = (["HTTP/1.1 \(status)", "Content-Length: \(body.utf8.count)", "Connection: close"] + headers).joined(separator: "\r\n")
-        response = Array((head + "\r\n\r\n" + body).utf8)
+        response = silent ? nil : Array((head + "\r\n\r\n" + body).utf8)
         let unmanaged = Unmanaged.passRetained(self)
         pthread_create(&thread, nil, { argument in
             let server = Unmanaged<OneShotHTTPServer>.fromOpaque(argument!).takeRetainedValue()
@@ -60,6 +61,10 @@ final class OneShotHTTPServer: @unchecked Sendable {
             received += buffer[..<count]
         }
         request = String(decoding: received, as: UTF8.self)
+        guard let response else {
+            _ = recv(connection, &buffer, buffer.count, 0)  // returns when the client closes (or after 5 s)
+            return
+        }
         _ = response.withUnsafeBytes { send(connection, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
     }
 
@@ -175,4 +180,39 @@ final class OneShotHTTPServer: @unchecked Sendable {
     }
     #expect(kind == "invalid_input")
     #expect(message.contains("petId"))
+}
+
+/// Says the call was cancelled from the `after`-th poll on.
+private final class CancellingContext: ToolContext {
+    private var polls = 0
+    private let after: Int
+    init(after: Int) { self.after = after }
+    func emitPartial(_ fields: JSONObject) {}
+    func waitForCancellation(milliseconds: Int) -> Bool { true }
+    var isCancelled: Bool { polls >= after }
+    func pollCancellation() -> Bool {
+        polls += 1
+        return polls >= after
+    }
+    func emitProgress(_ fields: JSONObject) {}
+    func emitLog(level: String, data: JSONValue, logger: String?) {}
+    func askClient(method: String, params: JSONObject) -> ClientAnswer { .cancelled }
+}
+
+@Test func silentUpstreamTimesOutOrIsCancelled() throws {
+    let slow = OneShotHTTPServer(body: "", silent: true)
+    let (_, spec) = try CurlTool.make(name: "t", description: "", commandLine: "curl -m 0.3 http://127.0.0.1:\(slow.port)/")
+    let timedOut = Connectors.run(spec: spec, tool: "t", input: [:], context: QuietToolContext())
+    _ = slow.finish()
+    guard case .failure(let kind, _) = timedOut else {
+        Issue.record("expected a failure, got \(timedOut)")
+        return
+    }
+    #expect(kind == "upstream_timeout")
+
+    let stalled = OneShotHTTPServer(body: "", silent: true)
+    let (_, waiting) = try CurlTool.make(name: "t", description: "", commandLine: "curl http://127.0.0.1:\(stalled.port)/")
+    let cancelled = Connectors.run(spec: waiting, tool: "t", input: [:], context: CancellingContext(after: 3))
+    _ = stalled.finish()
+    #expect(cancelled == .cancelled)
 }

@@ -70,6 +70,10 @@ import Tools
     let replaced = try CurlCommand.parse("curl -u a:b -H 'Authorization: Bearer t' https://h/")
     #expect(replaced.headers.map { "\($0.name)=\($0.value)" } == ["Authorization=Bearer t"])
     #expect(throws: ToolSourceError.self) { try CurlCommand.parse("curl -u alice https://h/") }
+    // Credentials in the URL become the same header and leave the URL.
+    let inURL = try CurlCommand.parse("curl 'https://alice:s3cret@h/x?y=1'")
+    #expect(inURL.url == "https://h/x?y=1")
+    #expect(inURL.headers.map { "\($0.name)=\($0.value)" } == ["Authorization=Basic YWxpY2U6czNjcmV0"])
 }
 
 @Test func curlGetMovesDataToTheQuery() throws {
