@@ -112,7 +112,7 @@ public final class RegistryAPI {
         let start = min(total, (page - 1) * perPage)
         let items = matching[start..<min(total, start + perPage)].map { JSONValue.object(summary($0)) }
         ManagementHTTP.respond(connection, 200, .object(JSONObject([
-            ("success", true), ("data", .array(items)),
+            ("success", true), ("data", .array(items)), ("error", .null),
             ("pagination", .object(JSONObject([("page", .int(Int64(page))), ("per_page", .int(Int64(perPage))),
                                                ("total", .int(Int64(total))), ("total_pages", .int(Int64((total + perPage - 1) / perPage)))]))),
         ])))
@@ -286,7 +286,7 @@ public final class RegistryAPI {
     private func notFound(_ connection: HTTPConnection) { fail(connection, 404, "not_found", "MCP not found") }
 
     private func succeed(_ connection: HTTPConnection, _ data: JSONValue, status: Int = 200) {
-        ManagementHTTP.respond(connection, status, .object(JSONObject([("success", true), ("data", data)])))
+        ManagementHTTP.respond(connection, status, .object(JSONObject([("success", true), ("data", data), ("error", .null)])))
     }
 
     private func fail(_ connection: HTTPConnection, _ status: Int, _ code: String, _ message: String, headers: [(String, String)] = []) {

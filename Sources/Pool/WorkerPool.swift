@@ -50,7 +50,8 @@ public final class WorkerPool {
         case .stdio(let launch): poolName = launch.serverId
         }
         publishQueue()
-        loop.every(milliseconds: 100) { [unowned self] in self.tick() }
+        // Weak: a retired stdio server's pool goes away while the loop lives on.
+        loop.every(milliseconds: 100) { [weak self] in self?.tick() }
     }
 
     // MARK: counts

@@ -103,7 +103,10 @@ struct Configuration {
 
     enum ParseOutcome { case run(Configuration), help, version }
 
-    struct UsageError: Error { let message: String }
+    struct UsageError: Error, CustomStringConvertible {
+        let message: String
+        var description: String { message }
+    }
 
     static func parse(_ arguments: [String]) throws(UsageError) -> ParseOutcome {
         var configuration = Configuration()

@@ -228,7 +228,12 @@ final class Supervisor {
         pool.onCountsChanged = { [unowned self] in self.countsChanged() }
         calls.onCallEnded = { [unowned self] tool, event, latency in self.registry.record(tool: tool, event: event, latencyMs: latency) }
         let problems = try registry.load(configuration: try configuration.configFile.map(Supervisor.loadConfigurationFile))
-        for problem in problems { Log.error("configuration problem; the item was skipped", ["problem": problem]) }
+        // A wrong configuration file is the operator's to fix before mcpd serves; a state-file item
+        // that no longer loads is logged and skipped, so a restart never fails on what it kept.
+        if let path = configuration.configFile, let problem = problems.first(where: { !$0.hasPrefix("state:") }) {
+            throw Configuration.UsageError(message: "\(path): \(problem)")
+        }
+        for problem in problems { Log.error("state problem; the item was skipped", ["problem": problem]) }
         loop.every(milliseconds: registry.settings.healthIntervalMs) { [unowned self] in self.registry.checkHealth() }
         loop.every(milliseconds: 1000) { [unowned self] in
             self.table.stampSupervisorHeartbeat()

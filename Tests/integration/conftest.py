@@ -465,7 +465,13 @@ def assert_well_formed(events: list[Event], first_id: int = 1) -> None:
     assert len(terminals) == 1 and events[-1] is terminals[0], f"terminal events wrong: {events}"
     last = events[-1]
     if last.event == "final":
-        assert set(last.data) == {"type", "text"} and isinstance(last.data["text"], str), last
+        assert isinstance(last.data.get("text"), str), last
+        if set(last.data) != {"type", "text"}:
+            # A member server's MCP result: its content (and structuredContent, isError) ride along,
+            # and `text` is its text blocks joined.
+            assert {"type", "text", "content"} <= set(last.data) <= {"type", "text", "content", "structuredContent", "isError"}, last
+            joined = "\n".join(b["text"] for b in last.data["content"] if b.get("type") == "text")
+            assert last.data["text"] == joined, last
     elif last.event == "error":
         err = last.data.get("error")
         assert isinstance(err, dict) and isinstance(err.get("kind"), str) \
