@@ -21,6 +21,7 @@ final class PacketChannel: WorkerChannel, EventHandler {
     }
 
     func open() throws(SystemError) {
+        try Descriptor.setNonBlocking(fd)
         try pool.loop.register(fd, for: .readable, handler: self)
     }
 

@@ -108,7 +108,7 @@ public struct PoolConfiguration: Sendable {
     public var spareWorkers = 1
     /// Calls after which a worker is replaced; 0: never.
     public var maxCallsPerWorker = 1000
-    /// Calls one worker runs at once. mcp-worker runs one; a stdio server marked `concurrent` more.
+    /// Calls one stdio server process runs at once (`concurrent` servers); mcp-worker always runs one.
     public var maxConcurrentCallsPerWorker = 1
     public var queueCapacity = 1024
     /// How long a cancelled call may take to stop before its worker is killed; also how long a

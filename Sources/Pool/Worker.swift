@@ -131,7 +131,12 @@ final class Worker {
 
     func send(_ message: WorkerMessage) { channel.send(message) }
 
-    func closeChannel() {
+    /// Closes the channel. Stderr stays open until the process is reaped: a server's last words
+    /// (a traceback, "shutting down") are worth logging, and must not meet a closed pipe.
+    func closeChannel() { channel.close() }
+
+    /// The process is gone (reaped): its channel and stderr close, after reading what stderr holds.
+    func closeEverything() {
         channel.close()
         stderr?.drainAndClose()
     }

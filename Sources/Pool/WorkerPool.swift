@@ -44,7 +44,8 @@ public final class WorkerPool {
         self.configuration = configuration
         self.loop = loop
         self.table = table
-        self.workerCapacity = max(1, configuration.maxConcurrentCallsPerWorker)
+        // mcp-worker runs one call at a time whatever the configuration says.
+        self.workerCapacity = configuration.isStdio ? max(1, configuration.maxConcurrentCallsPerWorker) : 1
         switch configuration.launcher {
         case .mcpWorker: poolName = "mcp-worker"
         case .stdio(let launch): poolName = launch.serverId
@@ -350,7 +351,7 @@ public final class WorkerPool {
             reapedAny = true
             workers[pid] = nil
             let expected = worker.isLeaving
-            worker.closeChannel()
+            worker.closeEverything()
             removeFromAvailable(worker)
             for call in takeCalls(from: worker) {
                 end(call, .failed(kind: "worker_crashed", message: "\(workerNoun) \(status) during the call"))
@@ -587,7 +588,7 @@ public final class WorkerPool {
     /// anything a stdio server started) outlives the supervisor.
     public func killRemaining() {
         for worker in workers.values {
-            worker.closeChannel()
+            worker.closeEverything()
             Process.signalGroup(worker.pid, SIGKILL)
         }
         for (pid, worker) in workers {

@@ -96,7 +96,8 @@ public enum Process {
         if leader > 0 { _ = kill(-leader, signal) }
     }
 
-    /// Reaps every child that has exited, without blocking.
+    /// Reaps every child that has exited, without blocking. Not for a supervisor with several
+    /// pools: it would take statuses that belong to another pool (they use `reap(_:)`).
     public static func reapExited() -> [(pid: Int32, status: ExitStatus)] {
         var reaped: [(Int32, ExitStatus)] = []
         while true {

@@ -1,0 +1,206 @@
+// Drives a WorkerPool on its own EventLoop, in the test's thread, against the Python test server:
+// no signals (children are reaped by polling), every wait bounded.
+import CallTable
+import EventLoop
+import Glibc
+import JSON
+import Logging
+import Pool
+import SystemCalls
+
+/// A fresh directory under /tmp, removed with everything in it when the value goes away.
+final class TemporaryDirectory {
+    let path: String
+
+    init() {
+        var template = Array("/tmp/pool-tests.XXXXXX".utf8CString)
+        path = template.withUnsafeMutableBufferPointer { buffer in
+            guard let made = mkdtemp(buffer.baseAddress!) else { fatalError("mkdtemp failed: \(errno)") }
+            return String(cString: made)
+        }
+    }
+
+    deinit { removeTree(path) }
+
+    func file(_ name: String) -> String { path + "/" + name }
+}
+
+private func removeTree(_ path: String) {
+    if let directory = opendir(path) {
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name == "." || name == ".." { continue }
+            removeTree(path + "/" + name)
+        }
+        closedir(directory)
+        rmdir(path)
+    } else {
+        unlink(path)
+    }
+}
+
+func writeFile(_ path: String, _ text: String) {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(0o644))
+    precondition(fd >= 0, "open \(path): \(errno)")
+    Descriptor.writeAll(fd, text)
+    close(fd)
+}
+
+func readFile(_ path: String) -> String {
+    let fd = open(path, O_RDONLY | O_CLOEXEC)
+    guard fd >= 0 else { return "" }
+    defer { close(fd) }
+    var bytes: [UInt8] = []
+    var chunk = [UInt8](repeating: 0, count: 65_536)
+    while true {
+        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+        if n <= 0 { break }
+        bytes += chunk[..<n]
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}
+
+/// mcp-worker next to the test bundle (built with the tests), used as the exec shim; "" if absent.
+func builtShim() -> String {
+    let executable = Process.executablePath()
+    let directory = executable.lastIndex(of: "/").map { String(executable[..<$0]) } ?? "."
+    let candidate = directory + "/mcp-worker"
+    return access(candidate, X_OK) == 0 ? candidate : ""
+}
+
+/// Everything one call reported, in order.
+final class CallRecorder {
+    var events: [CallEvent] = []
+    var call: PoolCall?
+    var submitError: SubmitError?
+
+    var terminal: CallEvent? { events.last.flatMap { $0.isTerminal ? $0 : nil } }
+    var hasEnded: Bool { terminal != nil }
+
+    var dispatchedPid: Int32? {
+        for event in events { if case .dispatched(let pid) = event { return pid } }
+        return nil
+    }
+
+    /// The finished result as JSON, or nil.
+    var result: JSONValue? {
+        guard case .finished(let bytes)? = terminal else { return nil }
+        return try? JSONValue.parse(bytes)
+    }
+
+    var failure: (kind: String, message: String)? {
+        guard case .failed(let kind, let message)? = terminal else { return nil }
+        return (kind, message)
+    }
+
+    var isCancelled: Bool {
+        if case .cancelled? = terminal { return true }
+        return false
+    }
+
+    func payloads(_ pick: (CallEvent) -> [UInt8]?) -> [JSONValue] {
+        events.compactMap(pick).compactMap { try? JSONValue.parse($0) }
+    }
+}
+
+final class PoolHarness {
+    let directory = TemporaryDirectory()
+    let loop: EventLoop
+    let table: CallTable
+    let pool: WorkerPool
+    let marker: String
+    var discoveries: [[JSONValue]] = []
+    private var nextCallId = 1
+
+    /// A pool of the test server; `environment` is added to the server's.
+    init(environment: [String: String] = [:], command: String = "python3", shim: String = builtShim(),
+         configure: (inout PoolConfiguration) -> Void = { _ in }) throws {
+        Log.level = .warn
+        let script = directory.file("server.py")
+        writeFile(script, testServerSource)
+        marker = directory.file("marker.txt")
+        var env = environment
+        env["MARKER"] = marker
+        loop = try EventLoop()
+        table = try CallTable.create(path: directory.file("calltable"), callSlots: 64, workerSlots: 16, rateBuckets: 0)
+        let launch = StdioLaunch(serverId: "test", command: command, arguments: ["-u", script], environment: env,
+                                 workingDirectory: directory.path)
+        var configuration = PoolConfiguration(stdio: launch, shim: shim)
+        configuration.cancelGraceMs = 300
+        configure(&configuration)
+        pool = WorkerPool(configuration: configuration, loop: loop, table: table)
+        pool.onToolsDiscovered = { [unowned self] tools in self.discoveries.append(tools) }
+        pool.maintainPool()
+    }
+
+    deinit { stop() }
+
+    /// Turns the loop (reaping children as SIGCHLD would) until `condition` holds or `timeout` passes.
+    @discardableResult
+    func run(timeout: Double = 5, until condition: () -> Bool) -> Bool {
+        let deadline = Clock.monotonicMillis() + Int64(timeout * 1000)
+        while !condition() {
+            if Clock.monotonicMillis() >= deadline { return false }
+            loop.runOnce(maxWaitMs: 10)
+            pool.reapChildren()
+        }
+        return true
+    }
+
+    /// Turns the loop for a while whatever happens.
+    func idle(_ seconds: Double) {
+        let deadline = Clock.monotonicMillis() + Int64(seconds * 1000)
+        run(timeout: seconds + 1) { Clock.monotonicMillis() >= deadline }
+    }
+
+    func waitUntilReady(timeout: Double = 5) -> Bool {
+        run(timeout: timeout) { pool.counts.idle + pool.counts.busy > 0 }
+    }
+
+    func submit(_ tool: String, _ arguments: JSONValue = [:], spec: JSONValue? = nil, deadline: Double = 10) -> CallRecorder {
+        let recorder = CallRecorder()
+        var input: [UInt8] = []
+        arguments.write(into: &input)
+        var specBytes: [UInt8] = []
+        spec?.write(into: &specBytes)
+        let id = "call-\(nextCallId)"
+        nextCallId += 1
+        switch pool.submit(tool: tool, spec: specBytes, input: input, callId: id, owner: "tests", deadlineSeconds: deadline,
+                           onEvent: { event in recorder.events.append(event) }) {
+        case .success(let call): recorder.call = call
+        case .failure(let error): recorder.submitError = error
+        }
+        return recorder
+    }
+
+    /// Submits and waits for the call to end.
+    func call(_ tool: String, _ arguments: JSONValue = [:], spec: JSONValue? = nil, timeout: Double = 5) -> CallRecorder {
+        let recorder = submit(tool, arguments, spec: spec)
+        run(timeout: timeout) { recorder.hasEnded }
+        return recorder
+    }
+
+    func markerLines() -> [String] {
+        readFile(marker).split(separator: "\n").map(String.init)
+    }
+
+    /// The supervisor's shutdown: SIGTERM to every group, a short wait, then SIGKILL.
+    func stop() {
+        guard pool.hasWorkers else { return }
+        pool.beginShutdown()
+        run(timeout: 2) { !pool.hasWorkers }
+        pool.killRemaining()
+    }
+}
+
+/// Whether a process (not necessarily our child) is still running; waits up to `timeout` for it to go.
+func processGone(_ pid: Int32, timeout: Double = 3) -> Bool {
+    let deadline = Clock.monotonicMillis() + Int64(timeout * 1000)
+    while Process.isRunning(pid) {
+        if Clock.monotonicMillis() >= deadline { return false }
+        usleep(20_000)
+    }
+    return true
+}
