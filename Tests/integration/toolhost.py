@@ -293,14 +293,18 @@ def v1(m: Mcpd, method: str, path: str, body=None, token: str | None = ALPHA,
 
 
 def v1_ok(resp: Response, status: int = 200, paginated: bool = False) -> dict:
-    """{"success": true, "data", "error": null} (+ "pagination" on lists); the whole body."""
+    """{"success": true, "data"} (+ "pagination" on lists, exactly then), as seed 002 shows it; an
+    "error": null beside them is tolerated (the contract lists the key). The whole body."""
     assert resp.status == status, f"expected {status}, got {resp!r}"
     ctype = (resp.header("content-type") or "").split(";")[0].strip().lower()
     assert ctype == "application/json", resp
     body = resp.json()
-    expected = {"success", "data", "error"} | ({"pagination"} if paginated else set())
-    assert isinstance(body, dict) and set(body) == expected, f"envelope keys {sorted(body)}: {body}"
-    assert body["success"] is True and body["error"] is None, body
+    expected = {"success", "data"} | ({"pagination"} if paginated else set())
+    assert isinstance(body, dict) and expected <= set(body) <= expected | {"error"}, \
+        f"envelope keys {sorted(body)}: {body}"
+    assert body["success"] is True and body.get("error") is None, body
+    if paginated:
+        assert set(body["pagination"]) == {"page", "per_page", "total", "total_pages"}, body["pagination"]
     return body
 
 
