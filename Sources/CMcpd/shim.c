@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 int mcpd_set_parent_death_signal(int sig) {
@@ -40,29 +41,72 @@ int mcpd_close_from(int first) {
 
 int mcpd_spawn(const char *path, char *const argv[], char *const envp[],
                const int *keep_fds, int keep_count, pid_t *pid) {
+    return mcpd_spawn_placed(path, argv, envp, keep_fds, keep_fds, keep_count, NULL, -1, pid);
+}
+
+int mcpd_spawn_placed(const char *path, char *const argv[], char *const envp[],
+                      const int *from, const int *to, int count, const char *cwd, int close_from,
+                      pid_t *pid) {
+    // A source below 3 could be overwritten by an earlier placement onto 0..2: move it up first.
+    int moved[count > 0 ? count : 1];
+    int sources[count > 0 ? count : 1];
+    for (int i = 0; i < count; i++) {
+        moved[i] = -1;
+        sources[i] = from[i];
+        if (from[i] < 3 && from[i] != to[i]) {
+            moved[i] = fcntl(from[i], F_DUPFD_CLOEXEC, 3);
+            if (moved[i] < 0) {
+                int error = errno;
+                for (int j = 0; j < i; j++) if (moved[j] >= 0) close(moved[j]);
+                return error;
+            }
+            sources[i] = moved[i];
+        }
+    }
+
     posix_spawnattr_t attr;
     posix_spawn_file_actions_t actions;
     int rc = posix_spawnattr_init(&attr);
-    if (rc != 0) return rc;
-    rc = posix_spawn_file_actions_init(&actions);
-    if (rc != 0) { posix_spawnattr_destroy(&attr); return rc; }
-
-    // The supervisor blocks the signals it reads through signalfd; a child must not inherit that.
-    sigset_t empty, all;
-    sigemptyset(&empty);
-    sigfillset(&all);
-    posix_spawnattr_setsigmask(&attr, &empty);
-    posix_spawnattr_setsigdefault(&attr, &all);
-    posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                    POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
-    // dup2(fd, fd) clears FD_CLOEXEC on the same number (glibc >= 2.29), so the child keeps it.
-    for (int i = 0; i < keep_count && rc == 0; i++)
-        rc = posix_spawn_file_actions_adddup2(&actions, keep_fds[i], keep_fds[i]);
-    if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
-    posix_spawn_file_actions_destroy(&actions);
-    posix_spawnattr_destroy(&attr);
+    if (rc == 0) {
+        rc = posix_spawn_file_actions_init(&actions);
+        if (rc != 0) posix_spawnattr_destroy(&attr);
+    }
+    if (rc == 0) {
+        // The supervisor blocks the signals it reads through signalfd; a child must not inherit that.
+        sigset_t empty, all;
+        sigemptyset(&empty);
+        sigfillset(&all);
+        posix_spawnattr_setsigmask(&attr, &empty);
+        posix_spawnattr_setsigdefault(&attr, &all);
+        posix_spawnattr_setpgroup(&attr, 0);
+        posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
+                                        POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
+        // dup2(fd, fd) clears FD_CLOEXEC on the same number (glibc >= 2.29), so the child keeps it.
+        for (int i = 0; i < count && rc == 0; i++)
+            rc = posix_spawn_file_actions_adddup2(&actions, sources[i], to[i]);
+        if (rc == 0 && cwd != NULL) rc = posix_spawn_file_actions_addchdir_np(&actions, cwd);
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 34))
+        // Belt and braces: descriptors are O_CLOEXEC by convention, but a foreign program gets
+        // nothing it was not given even if some library opened one without the flag.
+        if (rc == 0 && close_from >= 0) rc = posix_spawn_file_actions_addclosefrom_np(&actions, close_from);
+#endif
+        if (rc == 0) rc = posix_spawn(pid, path, &actions, &attr, argv, envp);
+        posix_spawn_file_actions_destroy(&actions);
+        posix_spawnattr_destroy(&attr);
+    }
+    for (int i = 0; i < count; i++) if (moved[i] >= 0) close(moved[i]);
     return rc;
+}
+
+int mcpd_child_has_exited(pid_t pid) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    if (waitid(P_PID, (id_t)pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0) return -errno;
+    return info.si_pid == pid ? 1 : 0;
+}
+
+int mcpd_pipe(int fds[2]) {
+    return pipe2(fds, O_CLOEXEC) == 0 ? 0 : -errno;
 }
 
 int mcpd_epoll_create(void) {

@@ -70,20 +70,31 @@ public final class EventLoop {
     /// Dispatches events until `stop()`.
     public func run() {
         var events = [mcpd_epoll_event](repeating: mcpd_epoll_event(), count: 256)
-        while !stopped {
-            let count = events.withUnsafeMutableBufferPointer { buffer in
-                mcpd_epoll_wait(epollFD, buffer.baseAddress, Int32(buffer.count), Int32(timeUntilNextTick()))
-            }
-            if count < 0 { fatalError("epoll_wait failed: \(SystemError("epoll_wait", errno: -count))") }
-            for index in 0..<Int(count) {
-                let fd = Int(UInt32(truncatingIfNeeded: events[index].data))
-                // A handler earlier in this batch may have closed this descriptor.
-                guard fd < handlers.count, let handler = handlers[fd] else { continue }
-                handler.handleEvents(EventMask(rawValue: events[index].events))
-            }
-            runDeferred()
-            runDueTicks()
+        while !stopped { turn(&events, maxWaitMs: Int.max) }
+    }
+
+    /// One turn of the loop: waits at most `maxWaitMs` (and never past the next tick) for events,
+    /// dispatches them, then runs deferred work and due ticks. For tests that drive a loop until
+    /// a condition holds.
+    public func runOnce(maxWaitMs: Int) {
+        var events = [mcpd_epoll_event](repeating: mcpd_epoll_event(), count: 64)
+        turn(&events, maxWaitMs: maxWaitMs)
+    }
+
+    private func turn(_ events: inout [mcpd_epoll_event], maxWaitMs: Int) {
+        let timeout = min(maxWaitMs, timeUntilNextTick())
+        let count = events.withUnsafeMutableBufferPointer { buffer in
+            mcpd_epoll_wait(epollFD, buffer.baseAddress, Int32(buffer.count), Int32(timeout))
         }
+        if count < 0 { fatalError("epoll_wait failed: \(SystemError("epoll_wait", errno: -count))") }
+        for index in 0..<Int(count) {
+            let fd = Int(UInt32(truncatingIfNeeded: events[index].data))
+            // A handler earlier in this batch may have closed this descriptor.
+            guard fd < handlers.count, let handler = handlers[fd] else { continue }
+            handler.handleEvents(EventMask(rawValue: events[index].events))
+        }
+        runDeferred()
+        runDueTicks()
     }
 
     private func runDeferred() {

@@ -9,8 +9,8 @@ import SystemCalls
 public struct HTTPClientRequest: Sendable {
     public var method: String
     public var url: String
-    /// Sent in order after Host and User-Agent. A Host, User-Agent or Content-Length given here
-    /// replaces mcpd's; Connection and Transfer-Encoding are always mcpd's own.
+    /// Sent in order after Host and User-Agent. A Host or User-Agent given here replaces mcpd's;
+    /// Content-Length (from `body`), Connection and Transfer-Encoding are always mcpd's own.
     public var headers: [(String, String)]
     public var body: [UInt8]?
     /// For the whole exchange: connecting, sending, and reading the head and the body.

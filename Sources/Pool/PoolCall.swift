@@ -1,13 +1,17 @@
-// Pool: the supervisor's side of the workers. It spawns mcp-worker processes (posix_spawn, never
+// Pool: the supervisor's side of the workers. It spawns worker processes (posix_spawn, never
 // fork), keeps a PHP-FPM-like dynamic pool warm, queues calls when every worker is busy, enforces
 // deadlines and cancellation, and replaces workers that crash, hang or have served enough calls.
+// The workers are mcp-worker processes, or the processes of one stdio MCP server (seed 004): the
+// same machinery, another channel (WorkerChannel: PacketChannel or StdioChannel).
 //
 // Invariants:
 // - Each PoolCall ends exactly once (`finished`, `failed` or `cancelled` through `onEvent`), whatever
 //   happens to its worker; `end` is the only place that emits a terminal event.
-// - A worker runs at most one call. After a cancel it is not reused until it acknowledges, and it is
-//   killed when it does not within the grace period.
+// - A worker runs at most `maxConcurrentCallsPerWorker` calls (mcp-worker: one). A cancelled call
+//   keeps its place on the worker until the worker acknowledges it, and the worker is stopped when
+//   it does not within the grace period.
 // - Every call that is pending or running holds a call-table slot; the slot is released when it ends.
+// - Every process leads its own process group; stopping a worker signals the whole group.
 
 /// What the owner of a call hears about it, in order. The last event is always a terminal one.
 public enum CallEvent: Sendable {
@@ -64,22 +68,85 @@ public final class PoolCall {
     }
 }
 
+/// What the pool's processes are.
+public enum WorkerLauncher: Sendable {
+    /// mcp-worker processes speaking WorkerProtocol over a SOCK_SEQPACKET socketpair.
+    case mcpWorker
+    /// A stdio MCP server (seed 004): newline-delimited JSON-RPC on its stdin and stdout.
+    case stdio(StdioLaunch)
+}
+
+/// How to start a stdio MCP server: seed 004's `command`, `args`, `env` and `cwd`.
+public struct StdioLaunch: Sendable {
+    /// The server's id, for logs.
+    public var serverId: String
+    /// A path, or a name looked up in the PATH the server gets.
+    public var command: String
+    public var arguments: [String]
+    /// Added to PATH, HOME and LANG (taken from mcpd's own environment); these entries win.
+    public var environment: [String: String]
+    public var workingDirectory: String?
+
+    public init(serverId: String, command: String, arguments: [String] = [], environment: [String: String] = [:],
+                workingDirectory: String? = nil) {
+        self.serverId = serverId
+        self.command = command
+        self.arguments = arguments
+        self.environment = environment
+        self.workingDirectory = workingDirectory
+    }
+}
+
 public struct PoolConfiguration: Sendable {
+    /// mcp-worker's path. For `.stdio` pools it is the pre-exec step (`--exec-stdio`) that makes the
+    /// server die with the supervisor; empty: the server is spawned directly.
     public var workerExecutable: String
+    public var launcher = WorkerLauncher.mcpWorker
     public var minWorkers = 2
     public var maxWorkers = 8
     /// Idle workers kept warm beyond the busy ones (PHP-FPM's min_spare_servers).
     public var spareWorkers = 1
+    /// Calls after which a worker is replaced; 0: never.
     public var maxCallsPerWorker = 1000
+    /// Calls one worker runs at once. mcp-worker runs one; a stdio server marked `concurrent` more.
+    public var maxConcurrentCallsPerWorker = 1
     public var queueCapacity = 1024
+    /// How long a cancelled call may take to stop before its worker is killed; also how long a
+    /// stdio server gets between SIGTERM and SIGKILL, and to exit after its stdin closes.
     public var cancelGraceMs: Int64 = 2000
     /// An idle worker above the target is retired after this long.
     public var idleRetireMs: Int64 = 10_000
+    /// A worker that has not said ready after this long is killed (and counts as a crash).
+    public var startTimeoutMs: Int64 = 60_000
+    /// The largest message a stdio server may send (one JSON-RPC line); more is a protocol violation.
+    public var maxMessageBytes = 4 << 20
+    /// Whether this pool publishes its queue depth in the call table (the table has one figure:
+    /// the main pool's; stdio pools leave it alone).
+    public var publishesQueueDepth = true
     /// Passed to workers so that their log lines match the supervisor's.
     public var logLevel = "info"
 
     public init(workerExecutable: String) {
         self.workerExecutable = workerExecutable
+    }
+
+    /// A pool of one stdio MCP server's processes with contract defaults: 1 to 2 processes, none
+    /// spare, never recycled, one call each (set `maxConcurrentCallsPerWorker` for concurrent ones).
+    /// `shim` is mcp-worker's path (see `workerExecutable`).
+    public init(stdio launch: StdioLaunch, shim: String) {
+        self.workerExecutable = shim
+        self.launcher = .stdio(launch)
+        self.minWorkers = 1
+        self.maxWorkers = 2
+        self.spareWorkers = 0
+        self.maxCallsPerWorker = 0
+        self.idleRetireMs = 60_000
+        self.publishesQueueDepth = false
+    }
+
+    var isStdio: Bool {
+        if case .stdio = launcher { return true }
+        return false
     }
 }
 

@@ -1,18 +1,21 @@
 import CallTable
 import EventLoop
 import Glibc
+import JSON
 import Logging
 import SystemCalls
 import WorkerProtocol
 
-/// The pool of mcp-worker processes and the queue of calls waiting for one.
+/// The pool of worker processes (mcp-worker, or one stdio MCP server's) and the queue of calls
+/// waiting for one.
 public final class WorkerPool {
     public let configuration: PoolConfiguration
     let loop: EventLoop
     let table: CallTable
     private var workers: [Int32: Worker] = [:]
-    /// Idle workers, most recently idle last: reusing a warm worker first keeps the others' pages cold.
-    private var idleWorkers: [Worker] = []
+    /// Workers that can take a call, most recently freed last: reusing a warm worker first keeps the
+    /// others' pages cold. An mcp-worker leaves the list when it takes a call.
+    private var availableWorkers: [Worker] = []
     private var queue: [PoolCall] = []
     private var queueHead = 0
     private var queuedCount = 0
@@ -22,14 +25,31 @@ public final class WorkerPool {
     private var consecutiveCrashes = 0
     private var nextSpawnAllowedMs: Int64 = 0
     private var shuttingDown = false
+    /// Calls one worker runs at once.
+    private let workerCapacity: Int
+    /// For log lines: "mcp-worker", or the stdio server's id.
+    private let poolName: String
     /// Called whenever worker counts may have changed (readiness, STATUS=).
     public var onCountsChanged: (() -> Void)?
+    /// A stdio server's tools (raw MCP Tool objects), each time a process lists them differently
+    /// from the last report: at the first start, and after notifications/tools/list_changed.
+    public var onToolsDiscovered: (([JSONValue]) -> Void)?
+    /// A stdio server's tools as last reported; nil until a process has listed them.
+    public private(set) var tools: [JSONValue]?
+    /// What a stdio server said of itself in its initialize result (latest process).
+    public private(set) var serverInfo: JSONValue?
+    public private(set) var protocolVersion: String?
 
     public init(configuration: PoolConfiguration, loop: EventLoop, table: CallTable) {
         self.configuration = configuration
         self.loop = loop
         self.table = table
-        table.setQueue(depth: 0, capacity: configuration.queueCapacity)
+        self.workerCapacity = max(1, configuration.maxConcurrentCallsPerWorker)
+        switch configuration.launcher {
+        case .mcpWorker: poolName = "mcp-worker"
+        case .stdio(let launch): poolName = launch.serverId
+        }
+        publishQueue()
         loop.every(milliseconds: 100) { [unowned self] in self.tick() }
     }
 
@@ -38,11 +58,11 @@ public final class WorkerPool {
     public var counts: PoolCounts {
         var counts = PoolCounts(queued: queuedCount)
         for worker in workers.values {
-            switch worker.state {
+            switch worker.occupancy {
             case .starting: counts.starting += 1
             case .idle: counts.idle += 1
             case .busy: counts.busy += 1
-            case .cancelling, .retiring, .killed: counts.stopping += 1
+            case .stopping: counts.stopping += 1
             }
         }
         return counts
@@ -51,13 +71,21 @@ public final class WorkerPool {
     /// pids of every worker process not yet reaped.
     public var workerPids: [Int32] { Array(workers.keys) }
 
+    private var workerNoun: String { configuration.isStdio ? "the server process" : "the worker" }
+
+    private func publishQueue() {
+        if configuration.publishesQueueDepth { table.setQueue(depth: queuedCount, capacity: configuration.queueCapacity) }
+    }
+
     // MARK: calls
 
-    /// Queues a call, dispatching it at once when a worker is idle.
+    /// Queues a call, dispatching it at once when a worker is available. For a stdio server, `tool`
+    /// is the server's own tool name and `spec` is empty or {"method": "tools/call" | "probe" |
+    /// "resources/read" | "resources/list" | any other request}, whose params are then the input.
     public func submit(tool: String, spec: [UInt8] = [], input: [UInt8], callId: String, owner: String, deadlineSeconds: Double,
                        onEvent: @escaping (CallEvent) -> Void) -> Result<PoolCall, SubmitError> {
         if shuttingDown { return .failure(.shuttingDown) }
-        if idleWorkers.isEmpty && queuedCount >= configuration.queueCapacity { return .failure(.queueFull) }
+        if availableWorkers.isEmpty && queuedCount >= configuration.queueCapacity { return .failure(.queueFull) }
         guard let slot = table.claimCallSlot() else { return .failure(.queueFull) }
         let deadlineMs = Clock.monotonicMillis() + Int64(deadlineSeconds * 1000)
         let wallNow = Clock.wallMillis()
@@ -68,25 +96,25 @@ public final class WorkerPool {
                             tableSlot: slot, onEvent: onEvent)
         nextCallNumber += 1
         activeCalls[call.number] = call
-        if let worker = idleWorkers.popLast() {
+        if let worker = availableWorkers.last {
             assign(call, to: worker)
         } else {
             queue.append(call)
             queuedCount += 1
-            table.setQueue(depth: queuedCount, capacity: configuration.queueCapacity)
+            publishQueue()
             maintainPool()
         }
         return .success(call)
     }
 
-    /// Cancels a pending or running call: it ends `cancelled` now; its worker is told to stop and is
-    /// killed if it does not within the grace period.
     /// Delivers the client's answer to the call's pending `ask`; ignored once the call has ended.
     public func answer(_ call: PoolCall, payload: [UInt8]) {
-        guard call.state == .running, let worker = call.worker, worker.call === call else { return }
+        guard call.state == .running, let worker = call.worker else { return }
         worker.send(WorkerMessage(kind: .answer, callNumber: call.number, payload: payload))
     }
 
+    /// Cancels a pending or running call: it ends `cancelled` now; its worker is told to stop and is
+    /// stopped itself if it does not acknowledge within the grace period.
     public func cancel(_ call: PoolCall, reason: String) {
         switch call.state {
         case .ended:
@@ -94,30 +122,35 @@ public final class WorkerPool {
         case .pending:
             // Left in the queue array and skipped when reached; the count is what limits admission.
             queuedCount -= 1
-            table.setQueue(depth: queuedCount, capacity: configuration.queueCapacity)
+            publishQueue()
             end(call, .cancelled(reason: reason))
         case .running:
-            table.requestCancel(slot: call.tableSlot)
-            if let worker = call.worker {
-                worker.call = nil
-                worker.abandonedCallNumber = call.number
-                worker.state = .cancelling(untilMs: Clock.monotonicMillis() + configuration.cancelGraceMs)
-                table.setWorkerState(slot: worker.tableSlot, .stopping)
-                worker.send(WorkerMessage(kind: .cancel, callNumber: call.number))
-            }
-            end(call, .cancelled(reason: reason))
-            maintainPool()
+            abandon(call, telling: reason, ending: .cancelled(reason: reason))
         }
+    }
+
+    /// Ends a running call now with `event` and tells its worker to stop it; the call keeps its
+    /// place on the worker until the worker acknowledges (or is stopped after the grace period).
+    private func abandon(_ call: PoolCall, telling reason: String, ending event: CallEvent) {
+        table.requestCancel(slot: call.tableSlot)
+        if let worker = call.worker {
+            worker.removeCall(call)
+            worker.abandoned.append((call.number, Clock.monotonicMillis() + configuration.cancelGraceMs))
+            loadChanged(worker)
+            worker.send(WorkerMessage(kind: .cancel, callNumber: call.number, payload: Array(reason.utf8)))
+        }
+        end(call, event)
+        maintainPool()
     }
 
     private func assign(_ call: PoolCall, to worker: Worker) {
         call.state = .running
         call.worker = worker
-        worker.state = .busy
-        worker.call = call
+        worker.calls.append(call)
+        if !worker.canTakeCall { removeFromAvailable(worker) }
         table.assignWorker(slot: call.tableSlot, pid: worker.pid, workerSlot: worker.tableSlot)
         table.setWorkerState(slot: worker.tableSlot, .busy)
-        table.setWorkerCurrentCall(slot: worker.tableSlot, callSlot: call.tableSlot)
+        if worker.calls.count == 1 { table.setWorkerCurrentCall(slot: worker.tableSlot, callSlot: call.tableSlot) }
         let request = CallRequest(tableSlot: UInt32(call.tableSlot), tool: call.tool, spec: call.spec, input: call.input)
         call.input = []
         call.spec = []
@@ -147,11 +180,11 @@ public final class WorkerPool {
     }
 
     private func dispatchQueued() {
-        while queuedCount > 0, let worker = idleWorkers.popLast() {
-            guard let call = nextQueued() else { idleWorkers.append(worker); break }
+        while queuedCount > 0, let worker = availableWorkers.last {
+            guard let call = nextQueued() else { break }
             assign(call, to: worker)
         }
-        table.setQueue(depth: queuedCount, capacity: configuration.queueCapacity)
+        publishQueue()
     }
 
     private func nextQueued() -> PoolCall? {
@@ -175,13 +208,14 @@ public final class WorkerPool {
     func received(_ message: WorkerMessage, from worker: Worker) {
         switch message.kind {
         case .ready:
-            guard worker.state == .starting else { return protocolViolation(by: worker, "ready sent twice") }
+            guard worker.isStarting else { return protocolViolation(by: worker, "ready sent twice") }
             consecutiveCrashes = 0
-            becomeIdle(worker)
+            worker.state = .serving
+            workerFreed(worker)
         case .heartbeat:
             break
         case .partial, .progress, .log, .ask:
-            guard let call = worker.call, call.number == message.callNumber else { return }
+            guard let call = worker.runningCall(numbered: message.callNumber) else { return }
             guard isJSONObjectLine(message.payload) else {
                 return protocolViolation(by: worker, "\(message.kind) payload is not a one-line JSON object")
             }
@@ -192,14 +226,14 @@ public final class WorkerPool {
             default: call.onEvent(.ask(message.payload))
             }
         case .result, .error, .cancelled:
-            if let call = worker.call, call.number == message.callNumber {
-                worker.call = nil
+            if let call = worker.runningCall(numbered: message.callNumber) {
+                worker.removeCall(call)
                 worker.callsServed += 1
                 table.incrementCallsServed(slot: worker.tableSlot)
                 switch message.kind {
                 case .result:
                     guard isJSONObjectLine(message.payload) else {
-                        end(call, .failed(kind: "worker_protocol", message: "the worker sent a malformed result"))
+                        end(call, .failed(kind: "worker_protocol", message: "\(workerNoun) sent a malformed result"))
                         return protocolViolation(by: worker, "result payload is not a one-line JSON object")
                     }
                     end(call, .finished(message.payload))
@@ -210,9 +244,8 @@ public final class WorkerPool {
                     end(call, .cancelled(reason: "cancelled by the worker"))
                 }
                 callCompleted(on: worker)
-            } else if worker.abandonedCallNumber == message.callNumber {
+            } else if worker.removeAbandoned(numbered: message.callNumber) {
                 // The acknowledgement (or late answer) of a call already ended as cancelled.
-                worker.abandonedCallNumber = nil
                 worker.callsServed += 1
                 callCompleted(on: worker)
             }
@@ -221,61 +254,115 @@ public final class WorkerPool {
         }
     }
 
+    /// What a stdio server said of itself in its initialize result.
+    func serverDescribed(protocolVersion: String, serverInfo: JSONValue) {
+        self.protocolVersion = protocolVersion
+        self.serverInfo = serverInfo
+    }
+
+    /// A stdio server process listed its tools.
+    func toolsDiscovered(_ listed: [JSONValue]) {
+        guard tools != listed else { return }
+        tools = listed
+        Log.info("stdio server tools", ["server": poolName, "count": String(listed.count)])
+        onToolsDiscovered?(listed)
+    }
+
     private func callCompleted(on worker: Worker) {
-        if worker.callsServed >= worker.callBudget {
+        if worker.callsServed >= worker.callBudget { worker.retireWhenDrained = true }
+        if worker.retireWhenDrained && worker.isQuiet {
             retire(worker, recycled: true)
         } else {
-            becomeIdle(worker)
+            workerFreed(worker)
         }
         maintainPool()
     }
 
-    private func becomeIdle(_ worker: Worker) {
-        worker.state = .idle
-        worker.idleSinceMs = Clock.monotonicMillis()
-        table.setWorkerState(slot: worker.tableSlot, .idle)
-        table.setWorkerCurrentCall(slot: worker.tableSlot, callSlot: nil)
-        idleWorkers.append(worker)
+    /// A worker became ready or finished a call: it may take the next queued one.
+    private func workerFreed(_ worker: Worker) {
+        loadChanged(worker)
         dispatchQueued()
         onCountsChanged?()
     }
 
-    func protocolViolation(by worker: Worker, _ what: String) {
-        Log.error("worker broke the protocol; killing it", ["pid": String(worker.pid), "problem": what])
-        kill(worker, reason: .failed(kind: "worker_protocol", message: "the worker broke the protocol: \(what)"))
+    /// Brings the table and the list of available workers in line with the worker's calls.
+    private func loadChanged(_ worker: Worker) {
+        table.setWorkerState(slot: worker.tableSlot, worker.tableState)
+        table.setWorkerCurrentCall(slot: worker.tableSlot, callSlot: worker.calls.first?.tableSlot)
+        if worker.isQuiet { worker.idleSinceMs = Clock.monotonicMillis() }
+        if worker.canTakeCall {
+            if !worker.isListedAvailable {
+                worker.isListedAvailable = true
+                availableWorkers.append(worker)
+            }
+        } else {
+            removeFromAvailable(worker)
+        }
     }
 
-    /// The worker's socket closed: it exited or is about to. Its call fails now; the reap follows.
+    private func removeFromAvailable(_ worker: Worker) {
+        guard worker.isListedAvailable else { return }
+        worker.isListedAvailable = false
+        if availableWorkers.last === worker {
+            availableWorkers.removeLast()
+        } else if let index = availableWorkers.firstIndex(where: { $0 === worker }) {
+            availableWorkers.remove(at: index)
+        }
+    }
+
+    func protocolViolation(by worker: Worker, _ what: String) {
+        Log.error("worker broke the protocol; killing it", ["pool": poolName, "pid": String(worker.pid), "problem": what])
+        kill(worker, reason: .failed(kind: "worker_protocol", message: "\(workerNoun) broke the protocol: \(what)"))
+    }
+
+    /// The worker's channel closed: it exited or is about to. Its calls fail now; the reap follows.
     func workerChannelClosed(_ worker: Worker) {
-        if worker.state == .retiring || worker.state == .killed { return }
-        Process.signal(worker.pid, SIGKILL)
-        let call = worker.call
+        if worker.isLeaving { return }
+        Process.signalGroup(worker.pid, SIGKILL)
+        let calls = takeCalls(from: worker)
         markStopping(worker, .killed)
-        if let call { end(call, .failed(kind: "worker_crashed", message: "the worker exited during the call")) }
+        worker.closeChannel()
+        for call in calls { end(call, .failed(kind: "worker_crashed", message: "\(workerNoun) exited during the call")) }
         noteCrash()
         maintainPool()
     }
 
     // MARK: process lifecycle
 
-    /// Reaps exited workers (on SIGCHLD).
+    /// Reaps this pool's exited workers (on SIGCHLD). Only its own pids: several pools can share a
+    /// supervisor, each reaping its own.
     public func reapChildren() {
-        for (pid, status) in Process.reapExited() {
-            guard let worker = workers.removeValue(forKey: pid) else { continue }
-            let expected = worker.state == .retiring || worker.state == .killed
+        var reapedAny = false
+        for (pid, worker) in workers {
+            let status: ExitStatus
+            if configuration.isStdio {
+                // Whatever the server left in its process group goes with it; the zombie, not yet
+                // reaped, keeps the group's id from being reused while it is signalled.
+                guard Process.hasExited(pid) else { continue }
+                Process.signalGroup(pid, SIGKILL)
+                guard let reaped = Process.reap(pid) else { continue }
+                status = reaped
+            } else {
+                guard let reaped = Process.reap(pid) else { continue }
+                status = reaped
+            }
+            reapedAny = true
+            workers[pid] = nil
+            let expected = worker.isLeaving
             worker.closeChannel()
-            removeFromIdle(worker)
-            if let call = worker.call {
-                end(call, .failed(kind: "worker_crashed", message: "the worker \(status) during the call"))
+            removeFromAvailable(worker)
+            for call in takeCalls(from: worker) {
+                end(call, .failed(kind: "worker_crashed", message: "\(workerNoun) \(status) during the call"))
             }
             table.releaseWorkerSlot(worker.tableSlot)
             if !expected {
-                Log.warn("worker died", ["pid": String(pid), "status": status.description])
+                Log.warn("worker died", ["pool": poolName, "pid": String(pid), "status": status.description])
                 noteCrash()
             } else {
-                Log.debug("worker reaped", ["pid": String(pid), "status": status.description])
+                Log.debug("worker reaped", ["pool": poolName, "pid": String(pid), "status": status.description])
             }
         }
+        guard reapedAny else { return }
         maintainPool()
         onCountsChanged?()
     }
@@ -290,96 +377,125 @@ public final class WorkerPool {
         }
     }
 
+    /// Takes the worker's running calls (to be ended by the caller) and forgets its abandoned ones.
+    private func takeCalls(from worker: Worker) -> [PoolCall] {
+        let calls = worker.calls
+        worker.calls = []
+        worker.abandoned = []
+        return calls
+    }
+
     private func markStopping(_ worker: Worker, _ state: Worker.State) {
-        removeFromIdle(worker)
+        removeFromAvailable(worker)
         worker.state = state
-        worker.call = nil
         table.setWorkerState(slot: worker.tableSlot, .stopping)
         onCountsChanged?()
     }
 
-    private func removeFromIdle(_ worker: Worker) {
-        if let index = idleWorkers.firstIndex(where: { $0 === worker }) { idleWorkers.remove(at: index) }
-    }
-
-    /// Closes the worker's socket; it exits on end-of-file and is reaped.
+    /// Closes the worker's channel; it exits on end-of-file and is reaped (or, past the grace
+    /// period, terminated).
     private func retire(_ worker: Worker, recycled: Bool) {
-        markStopping(worker, .retiring)
+        markStopping(worker, .retiring(sinceMs: Clock.monotonicMillis()))
         worker.closeChannel()
         if recycled { table.increment(.workersRecycled) }
     }
 
+    /// SIGKILLs the worker's process group now; its calls end with `reason`.
     private func kill(_ worker: Worker, reason: CallEvent) {
-        let call = worker.call
-        Process.signal(worker.pid, SIGKILL)
+        let wasStarting = worker.isStarting
+        let calls = takeCalls(from: worker)
+        Process.signalGroup(worker.pid, SIGKILL)
         markStopping(worker, .killed)
         worker.closeChannel()
         table.increment(.workersKilled)
-        if let call { end(call, reason) }
+        for call in calls { end(call, reason) }
+        // A worker that never got ready counts as a crash, so that one failing to start backs off.
+        if wasStarting { noteCrash() }
+        maintainPool()
+    }
+
+    /// SIGTERMs the worker's process group (SIGKILL follows after the grace period) and closes its
+    /// channel; its calls end with `reason`. A stdio server gets the chance to clean up.
+    private func terminate(_ worker: Worker, reason: CallEvent) {
+        let calls = takeCalls(from: worker)
+        markStopping(worker, .terminating(untilMs: Clock.monotonicMillis() + configuration.cancelGraceMs))
+        worker.closeChannel()
+        Process.signalGroup(worker.pid, SIGTERM)
+        table.increment(.workersKilled)
+        for call in calls { end(call, reason) }
         maintainPool()
     }
 
     private func spawnWorker() {
         guard let tableSlot = table.claimWorkerSlot() else {
-            Log.error("no free worker slot in the call table")
+            Log.error("no free worker slot in the call table", ["pool": poolName])
             return
         }
-        let pair: (Int32, Int32)
+        let spawned: SpawnedProcess
         do {
-            pair = try Socket.seqpacketPair()
+            switch configuration.launcher {
+            case .mcpWorker:
+                spawned = try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot)
+            case .stdio(let launch):
+                spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable)
+            }
         } catch {
             table.releaseWorkerSlot(tableSlot)
-            Log.error("cannot create a worker socket", ["error": error.description])
-            return
-        }
-        let (mine, theirs) = pair
-        Socket.setSendBuffer(mine, bytes: 1 << 20)
-        Socket.setSendBuffer(theirs, bytes: 1 << 20)
-        let arguments = ["--socket-fd", String(theirs), "--table-fd", String(table.descriptor),
-                         "--worker-slot", String(tableSlot), "--supervisor-pid", String(getpid()),
-                         "--log-level", configuration.logLevel]
-        let environment = ["PATH=/usr/local/bin:/usr/bin:/bin", "LANG=C.UTF-8"]
-        let pid: Int32
-        do {
-            pid = try Process.spawn(path: configuration.workerExecutable, arguments: arguments,
-                                    environment: environment, keepDescriptors: [theirs, table.descriptor])
-        } catch {
-            Descriptor.close(mine)
-            Descriptor.close(theirs)
-            table.releaseWorkerSlot(tableSlot)
-            Log.error("cannot spawn a worker", ["error": error.description])
+            Log.error("cannot spawn a worker", ["pool": poolName, "error": error.description])
             noteCrash()
             return
         }
-        Descriptor.close(theirs)
-        try? Descriptor.setNonBlocking(mine)
         // ±10 % jitter on the recycle budget (uWSGI/Gunicorn practice) so workers do not all restart together.
         let budget = configuration.maxCallsPerWorker
-        let jitter = budget >= 10 ? Int.random(in: -(budget / 10)...(budget / 10)) : 0
-        let worker = Worker(pid: pid, fd: mine, tableSlot: tableSlot, callBudget: max(1, budget + jitter), pool: self)
-        do {
-            try loop.register(mine, for: .readable, handler: worker)
-        } catch {
-            Process.signal(pid, SIGKILL)
-            Descriptor.close(mine)
+        let callBudget: Int
+        if budget <= 0 {
+            callBudget = Int.max
+        } else {
+            let jitter = budget >= 10 ? Int.random(in: -(budget / 10)...(budget / 10)) : 0
+            callBudget = max(1, budget + jitter)
         }
-        workers[pid] = worker
-        table.setWorker(slot: tableSlot, pid: pid, state: .starting)
+        let worker = Worker(pid: spawned.pid, tableSlot: tableSlot, callBudget: callBudget, capacity: workerCapacity)
+        switch configuration.launcher {
+        case .mcpWorker:
+            worker.channel = PacketChannel(fd: spawned.channel, worker: worker, pool: self)
+        case .stdio(let launch):
+            worker.channel = StdioChannel(fd: spawned.channel, serverId: launch.serverId, worker: worker, pool: self)
+            if let stderr = spawned.stderr {
+                worker.stderr = StderrReader(fd: stderr, serverId: launch.serverId, pid: spawned.pid, loop: loop)
+            }
+        }
+        workers[spawned.pid] = worker
+        table.setWorker(slot: tableSlot, pid: spawned.pid, state: .starting)
         table.increment(.workersSpawned)
+        if configuration.isStdio { Log.info("stdio server started", ["server": poolName, "pid": String(spawned.pid)]) }
+        do {
+            try worker.stderr?.open()
+            try worker.channel.open()
+        } catch {
+            Log.error("cannot watch a worker's descriptors", ["pool": poolName, "error": error.description])
+            kill(worker, reason: .failed(kind: "worker_crashed", message: "\(workerNoun) could not be started"))
+            return
+        }
         onCountsChanged?()
     }
 
     // MARK: upkeep
 
     /// Spawns up to the target and retires idle workers above it. The target follows PHP-FPM's
-    /// dynamic manager: every busy worker, plus spares (or the queued calls), within [min, max].
+    /// dynamic manager: every saturated worker (busy, for one call each), plus spares (or enough
+    /// for the queued calls), within [min, max].
     public func maintainPool() {
         guard !shuttingDown else { return }
         let counts = self.counts
-        let wanted = counts.busy + max(configuration.spareWorkers, counts.queued)
+        var saturated = counts.busy
+        if workerCapacity > 1 {
+            saturated = workers.values.filter { $0.occupancy == .busy && !$0.canTakeCall }.count
+        }
+        let queuedDemand = (counts.queued + workerCapacity - 1) / workerCapacity
+        let wanted = saturated + max(configuration.spareWorkers, queuedDemand)
         let target = min(configuration.maxWorkers, max(configuration.minWorkers, wanted))
         // Stopping workers (cancelling, retiring, killed) still count until reaped: the number of
-        // worker processes never exceeds --workers-max, even while one finishes a cancelled call.
+        // worker processes never exceeds the maximum, even while one finishes a cancelled call.
         var present = counts.starting + counts.idle + counts.busy
         let ceiling = configuration.maxWorkers - counts.stopping
         let now = Clock.monotonicMillis()
@@ -389,7 +505,7 @@ public final class WorkerPool {
         }
         if counts.idle > 0 && present > target {
             var surplus = present - target
-            for worker in idleWorkers where surplus > 0 && now - worker.idleSinceMs >= configuration.idleRetireMs {
+            for worker in availableWorkers where surplus > 0 && worker.isQuiet && now - worker.idleSinceMs >= configuration.idleRetireMs {
                 retire(worker, recycled: false)
                 surplus -= 1
             }
@@ -398,22 +514,48 @@ public final class WorkerPool {
 
     private func tick() {
         let now = Clock.monotonicMillis()
-        for call in Array(activeCalls.values) where now >= call.deadlineMs {
+        for call in Array(activeCalls.values) where now >= call.deadlineMs && call.state != .ended {
             if call.state == .pending {
                 queuedCount -= 1
                 end(call, .failed(kind: "deadline_exceeded", message: "the call did not start before its deadline"))
             } else if let worker = call.worker {
-                Log.warn("call passed its deadline; killing its worker", ["pid": String(worker.pid), "tool": call.tool])
-                kill(worker, reason: .failed(kind: "deadline_exceeded", message: "the call ran past its deadline"))
+                Log.warn("call passed its deadline; stopping it", ["pool": poolName, "pid": String(worker.pid), "tool": call.tool])
+                let event = CallEvent.failed(kind: "deadline_exceeded", message: "the call ran past its deadline")
+                if configuration.isStdio {
+                    // A stdio server is told to cancel, like any MCP server; it is stopped only if it
+                    // does not within the grace period (its other calls need not die with this one).
+                    abandon(call, telling: "deadline exceeded", ending: event)
+                } else {
+                    kill(worker, reason: event)
+                }
             }
         }
         for worker in Array(workers.values) {
-            if case .cancelling(let until) = worker.state, now >= until {
-                Log.warn("worker did not stop within the cancel grace period; killing it", ["pid": String(worker.pid)])
-                kill(worker, reason: .cancelled(reason: "cancelled"))
+            switch worker.state {
+            case .starting(let since) where now - since >= configuration.startTimeoutMs:
+                Log.warn("worker did not get ready in time; killing it", ["pool": poolName, "pid": String(worker.pid)])
+                kill(worker, reason: .failed(kind: "worker_crashed", message: "\(workerNoun) did not start"))
+            case .serving:
+                if worker.abandoned.contains(where: { now >= $0.untilMs }) {
+                    Log.warn("worker did not stop a cancelled call within the grace period; stopping it",
+                             ["pool": poolName, "pid": String(worker.pid)])
+                    let event = CallEvent.failed(kind: "worker_crashed",
+                                                 message: "\(workerNoun) was stopped: a cancelled call on it did not stop")
+                    if configuration.isStdio { terminate(worker, reason: event) } else { kill(worker, reason: event) }
+                } else {
+                    worker.channel.keepAlive(nowMs: now)
+                }
+            case .retiring(let since) where now - since >= configuration.cancelGraceMs:
+                Log.warn("worker did not exit after its channel closed; terminating it", ["pool": poolName, "pid": String(worker.pid)])
+                terminate(worker, reason: .cancelled(reason: "retired"))
+            case .terminating(let until) where now >= until:
+                Process.signalGroup(worker.pid, SIGKILL)
+                worker.state = .killed
+            default:
+                break
             }
         }
-        table.setQueue(depth: queuedCount, capacity: configuration.queueCapacity)
+        publishQueue()
         maintainPool()
     }
 
@@ -427,23 +569,30 @@ public final class WorkerPool {
     /// Whether no call is pending or running.
     public var isQuiet: Bool { activeCalls.isEmpty }
 
-    /// Stops spawning and asks every worker to exit (socket closed, SIGTERM).
+    /// Stops spawning and asks every worker to exit: channel closed, SIGTERM to its process group
+    /// (SIGKILL follows after the grace period, or from `killRemaining`).
     public func beginShutdown() {
         shuttingDown = true
+        let killAt = Clock.monotonicMillis() + configuration.cancelGraceMs
         for worker in workers.values {
-            if worker.state != .killed { worker.state = .retiring }
+            removeFromAvailable(worker)
+            if worker.state != .killed { worker.state = .terminating(untilMs: killAt) }
             worker.closeChannel()
-            Process.signal(worker.pid, SIGTERM)
+            Process.signalGroup(worker.pid, SIGTERM)
         }
-        idleWorkers.removeAll()
     }
 
-    /// SIGKILLs whatever is left and waits for it, so no worker outlives the supervisor.
+    /// SIGKILLs whatever is left, process groups included, and waits for it, so that no worker (nor
+    /// anything a stdio server started) outlives the supervisor.
     public func killRemaining() {
-        for pid in workers.keys { Process.signal(pid, SIGKILL) }
-        for pid in Array(workers.keys) {
+        for worker in workers.values {
+            worker.closeChannel()
+            Process.signalGroup(worker.pid, SIGKILL)
+        }
+        for (pid, worker) in workers {
             _ = Process.wait(pid)
-            if let worker = workers.removeValue(forKey: pid) { table.releaseWorkerSlot(worker.tableSlot) }
+            workers[pid] = nil
+            table.releaseWorkerSlot(worker.tableSlot)
         }
     }
 

@@ -23,6 +23,14 @@ public enum Descriptor {
         }
     }
 
+    /// A pipe, both ends close-on-exec: (read end, write end).
+    public static func pipe() throws(SystemError) -> (read: Int32, write: Int32) {
+        var fds: [Int32] = [-1, -1]
+        let rc = mcpd_pipe(&fds)
+        guard rc == 0 else { throw SystemError("pipe2", errno: -rc) }
+        return (fds[0], fds[1])
+    }
+
     /// Reads what is available into `buffer` starting at `offset`, up to `count` bytes.
     public static func read(_ fd: Int32, into buffer: UnsafeMutableRawPointer, count: Int) -> IOResult {
         while true {
@@ -86,6 +94,15 @@ public enum Socket {
     public static func seqpacketPair() throws(SystemError) -> (Int32, Int32) {
         var fds: [Int32] = [-1, -1]
         let rc = socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
+        guard rc == 0 else { throw SystemError("socketpair", errno: errno) }
+        return (fds[0], fds[1])
+    }
+
+    /// A connected AF_UNIX SOCK_STREAM pair, both ends close-on-exec: a byte stream in both
+    /// directions, for programs that read stdin and write stdout.
+    public static func streamPair() throws(SystemError) -> (Int32, Int32) {
+        var fds: [Int32] = [-1, -1]
+        let rc = socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &fds)
         guard rc == 0 else { throw SystemError("socketpair", errno: errno) }
         return (fds[0], fds[1])
     }

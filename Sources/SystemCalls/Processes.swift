@@ -32,6 +32,70 @@ public enum Process {
         return pid
     }
 
+    /// Spawns `path` with posix_spawn in its own process group, each `placing` pair's descriptor put
+    /// at the given number in the child (targets below 3, e.g. a socket as stdin and stdout), in
+    /// `workingDirectory` when given, with every other descriptor from 3 up closed.
+    public static func spawn(path: String, arguments: [String], environment: [String],
+                             placing: [(descriptor: Int32, at: Int32)],
+                             workingDirectory: String?) throws(SystemError) -> Int32 {
+        var pid: pid_t = 0
+        let sources = placing.map(\.descriptor)
+        let targets = placing.map(\.at)
+        let rc = withCStrings([path] + arguments) { argv in
+            withCStrings(environment) { envp in
+                sources.withUnsafeBufferPointer { from in
+                    targets.withUnsafeBufferPointer { to in
+                        if let workingDirectory {
+                            return mcpd_spawn_placed(path, argv, envp, from.baseAddress, to.baseAddress, Int32(from.count),
+                                                     workingDirectory, 3, &pid)
+                        }
+                        return mcpd_spawn_placed(path, argv, envp, from.baseAddress, to.baseAddress, Int32(from.count),
+                                                 nil, 3, &pid)
+                    }
+                }
+            }
+        }
+        guard rc == 0 else { throw SystemError("posix_spawn \(path)", errno: rc) }
+        return pid
+    }
+
+    /// Where `command` runs from: itself when it names a path (holds a '/'), else the first
+    /// executable regular file of that name in `searchPath`'s directories, as execvp would pick.
+    public static func findExecutable(_ command: String, searchPath: String) -> String? {
+        if command.isEmpty { return nil }
+        if command.contains("/") { return command }
+        for directory in searchPath.split(separator: ":") where directory.hasPrefix("/") {
+            let candidate = directory + "/" + command
+            var info = stat()
+            if stat(candidate, &info) == 0, info.st_mode & S_IFMT == S_IFREG, access(candidate, X_OK) == 0 {
+                return candidate
+            }
+        }
+        return nil
+    }
+
+    /// Reaps this child if it has exited, without blocking: nil while it runs (or is not ours).
+    /// Pools reap their own pids only, so that several pools in one supervisor never take each
+    /// other's exit statuses.
+    public static func reap(_ pid: Int32) -> ExitStatus? {
+        var status: Int32 = 0
+        while true {
+            let rc = waitpid(pid, &status, WNOHANG)
+            if rc == pid { return decode(status) }
+            if rc < 0 && errno == EINTR { continue }
+            return nil
+        }
+    }
+
+    /// Whether this child has exited, without reaping it: its zombie keeps the pid (and the id of
+    /// the process group it leads) from being reused, so the group can still be signalled safely.
+    public static func hasExited(_ pid: Int32) -> Bool { mcpd_child_has_exited(pid) == 1 }
+
+    /// Signals every process in the group led by `leader` (spawned children lead their own group).
+    public static func signalGroup(_ leader: Int32, _ signal: Int32) {
+        if leader > 0 { _ = kill(-leader, signal) }
+    }
+
     /// Reaps every child that has exited, without blocking.
     public static func reapExited() -> [(pid: Int32, status: ExitStatus)] {
         var reaped: [(Int32, ExitStatus)] = []

@@ -15,6 +15,10 @@ public struct CurlCommand: Sendable {
     public var body: String?
     /// From -m/--max-time.
     public var timeoutMs: Int?
+    /// -k/--insecure: the operator trusts the server without a valid certificate.
+    public var insecure: Bool
+    /// -L/--location: follow redirects, as curl would.
+    public var followRedirects: Bool
 
     /// The distinct `{{name}}` placeholders in the URL, the header values and the body, in order of
     /// first appearance.
@@ -24,12 +28,15 @@ public struct CurlCommand: Sendable {
                 + [Placeholders.names(in: body ?? "")])
     }
 
-    public init(method: String, url: String, headers: [(name: String, value: String)], body: String?, timeoutMs: Int? = nil) {
+    public init(method: String, url: String, headers: [(name: String, value: String)], body: String?, timeoutMs: Int? = nil,
+                insecure: Bool = false, followRedirects: Bool = false) {
         self.method = method
         self.url = url
         self.headers = headers
         self.body = body
         self.timeoutMs = timeoutMs
+        self.insecure = insecure
+        self.followRedirects = followRedirects
     }
 
     /// Parses `commandLine` ("curl [options] URL"), which may be quoted and continued over lines as
@@ -50,6 +57,7 @@ public struct CurlCommand: Sendable {
 /// What one curl option does to the request.
 enum CurlOptionEffect {
     case url, request, header, data(DataFlavor), json, user, userAgent, referer, cookie, get, head, maxTime, bearer
+    case insecure, location
     /// Harmless for us: only changes curl's output or transport details.
     case ignored(takesValue: Bool)
     case unsupported(reason: String)
@@ -75,7 +83,9 @@ enum CurlOptions {
         case "G": .get
         case "I": .head
         case "m": .maxTime
-        case "s", "S", "L", "k", "v", "f", "g", "N", "i", "#", "4", "6", "q", "O": .ignored(takesValue: false)
+        case "k": .insecure
+        case "L": .location
+        case "s", "S", "v", "f", "g", "N", "i", "#", "4", "6", "q", "O": .ignored(takesValue: false)
         case "o", "w": .ignored(takesValue: true)
         case "F": .unsupported(reason: "multipart forms are not supported; send JSON or url-encoded data with -d")
         case "T": .unsupported(reason: "uploading files is not supported")
@@ -103,7 +113,9 @@ enum CurlOptions {
         case "head": .head
         case "max-time": .maxTime
         case "oauth2-bearer": .bearer
-        case "silent", "show-error", "location", "location-trusted", "insecure", "verbose", "fail", "fail-with-body",
+        case "insecure": .insecure
+        case "location", "location-trusted": .location
+        case "silent", "show-error", "verbose", "fail", "fail-with-body",
              "globoff", "no-buffer", "include", "compressed", "http1.1", "http2", "progress-bar", "no-progress-meter",
              "tcp-nodelay", "no-keepalive", "path-as-is", "remote-name", "ipv4", "ipv6", "disable", "no-sessionid":
             .ignored(takesValue: false)
@@ -140,6 +152,8 @@ struct CurlOptionReader {
     private var headOnly = false
     private var ownHeaders: [(name: String, value: String)] = []
     private var timeoutMs: Int?
+    private var insecure = false
+    private var followRedirects = false
 
     init(arguments: [String]) {
         self.arguments = arguments
@@ -182,7 +196,7 @@ struct CurlOptionReader {
 
     private func takesValue(_ effect: CurlOptionEffect) -> Bool {
         switch effect {
-        case .get, .head: false
+        case .get, .head, .insecure, .location: false
         case .ignored(let takesValue): takesValue
         case .unsupported: false
         default: true
@@ -206,6 +220,10 @@ struct CurlOptionReader {
             dataToQuery = true
         case .head:
             headOnly = true
+        case .insecure:
+            insecure = true
+        case .location:
+            followRedirects = true
         case .url:
             urls.append(try value(for: option, attached: attached))
         case .request:
@@ -303,6 +321,15 @@ struct CurlOptionReader {
             throw ToolSourceError("the curl command mixes --json with -d/--data; use one of them")
         }
         var url = try Self.normalizedURL(rawURL)
+        var ownHeaders = ownHeaders
+        if let (bare, credentials) = Self.splitUserInfo(url) {
+            // curl sends "https://user:pass@host/" as Basic credentials (unless -u gives others),
+            // and the credentials must not stay in a URL that descriptions and logs may show.
+            url = bare
+            if !ownHeaders.contains(where: { $0.name == "Authorization" }) {
+                ownHeaders.insert(("Authorization", "Basic " + Base64.encode(Array(credentials.utf8))), at: 0)
+            }
+        }
 
         var contentHeaders: [(name: String, value: String)] = []
         var data: String?
@@ -343,7 +370,45 @@ struct CurlOptionReader {
         for header in headers where !Placeholders.names(in: header.name).isEmpty {
             throw ToolSourceError("header name '\(header.name)' cannot hold a {{placeholder}}")
         }
-        return CurlCommand(method: method, url: url, headers: headers, body: body, timeoutMs: timeoutMs)
+        return CurlCommand(method: method, url: url, headers: headers, body: body, timeoutMs: timeoutMs,
+                           insecure: insecure, followRedirects: followRedirects)
+    }
+
+    /// `url` without its "user:password@" and the credentials percent-decoded, nil when it has none.
+    static func splitUserInfo(_ url: String) -> (url: String, credentials: String)? {
+        guard let schemeEnd = url.firstRange(of: "://") else { return nil }
+        let authorityStart = schemeEnd.upperBound
+        let authorityEnd = url[authorityStart...].firstIndex { $0 == "/" || $0 == "?" || $0 == "#" } ?? url.endIndex
+        guard let at = url[authorityStart..<authorityEnd].lastIndex(of: "@") else { return nil }
+        var credentials = String(url[authorityStart..<at])
+        if !credentials.contains(":") { credentials += ":" }
+        return (String(url[..<authorityStart]) + url[url.index(after: at)...], percentDecoded(credentials))
+    }
+
+    private static func percentDecoded(_ text: String) -> String {
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+               let high = hexDigit(bytes[index + 1]), let low = hexDigit(bytes[index + 2]) {
+                out.append(high << 4 | low)
+                index += 3
+            } else {
+                out.append(bytes[index])
+                index += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func hexDigit(_ byte: UInt8) -> UInt8? {
+        switch byte {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): byte - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): byte - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
+        default: nil
+        }
     }
 
     /// `url` with a scheme (curl assumes http://), checked to be http or https.

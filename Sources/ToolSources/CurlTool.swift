@@ -9,7 +9,8 @@ public enum CurlTool {
     /// (never the query, which often holds an API key).
     ///
     /// Spec: `{"kind": "http", "method", "url", "headers": [[name, value]], "body": string|null,
-    /// "timeout_ms"?}`, placeholders still in place.
+    /// "timeout_ms"? (-m), "insecure"? (-k: certificates not verified), "follow_redirects"? (-L)}`,
+    /// placeholders still in place.
     public static func make(name: String, description: String, commandLine: String) throws(ToolSourceError) -> SourcedTool {
         try ToolNaming.validate(name)
         let command = try CurlCommand.parse(commandLine)
@@ -41,6 +42,8 @@ public enum CurlTool {
             "body": command.body.map { .string($0) } ?? .null,
         ]
         if let timeoutMs = command.timeoutMs { spec["timeout_ms"] = .int(Int64(timeoutMs)) }
+        if command.insecure { spec["insecure"] = true }
+        if command.followRedirects { spec["follow_redirects"] = true }
         return (definition, spec: spec)
     }
 

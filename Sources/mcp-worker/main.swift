@@ -40,6 +40,9 @@ struct WorkerArguments {
     }
 }
 
+// A stdio MCP server's pre-exec step (see ExecShim.swift) never returns from here.
+ExecShim.runIfRequested(CommandLine.arguments)
+
 guard let arguments = WorkerArguments.parse(Array(CommandLine.arguments.dropFirst())) else {
     Descriptor.writeAll(2, """
     mcp-worker runs tool calls for mcpd and is started by it, never by hand.

@@ -52,6 +52,11 @@ final class Supervisor {
     private let pool: WorkerPool
     private let calls: CallService
     private let registry: Registry
+    /// Pools of stdio servers deleted or deactivated, until their last process is reaped.
+    /// Pools of stdio servers deleted or deactivated, with when whatever is left of them is killed.
+    private var retiredPools: [(pool: WorkerPool, killAtMs: Int64)] = []
+    /// Every pool: mcp-worker's, the stdio servers', and the retiring ones.
+    private var allPools: [WorkerPool] { [pool] + Array(calls.serverPools.values) + retiredPools.map(\.pool) }
     private let api: ExecuteAPI
     private let mcp: MCPService
     private let router: Router
@@ -75,7 +80,8 @@ final class Supervisor {
         // being reaped after their replacements started.
         table = try CallTable.create(path: RuntimeDirectory.tablePath(in: directory),
                                      callSlots: configuration.queueMax + configuration.workersMax * 2 + 16,
-                                     workerSlots: configuration.workersMax * 2 + 8, rateBuckets: 1024)
+                                     // Room for stdio servers' processes too (each has a worker slot).
+                                     workerSlots: configuration.workersMax * 2 + 136, rateBuckets: 1024)
 
         var poolConfiguration = PoolConfiguration(workerExecutable: configuration.workerPath ?? Supervisor.defaultWorkerPath())
         poolConfiguration.minWorkers = configuration.workersMin
@@ -97,6 +103,22 @@ final class Supervisor {
         } ?? ".mcpd-state"
         registrySettings.healthIntervalMs = Int64(configuration.healthInterval * 1000)
         registry = Registry(settings: registrySettings, calls: calls)
+        let workerPath = poolConfiguration.workerExecutable
+        registry.startStdioPool = { [unowned loop, unowned table] server in
+            let launch = StdioLaunch(serverId: server.id, command: server.command ?? "", arguments: server.arguments,
+                                     environment: Dictionary(server.environment, uniquingKeysWith: { _, last in last }),
+                                     workingDirectory: server.workingDirectory)
+            var settings = PoolConfiguration(stdio: launch, shim: workerPath)
+            settings.minWorkers = server.minInstances
+            settings.maxWorkers = server.maxInstances
+            if server.concurrent { settings.maxConcurrentCallsPerWorker = 8 }
+            settings.queueCapacity = configuration.queueMax
+            settings.cancelGraceMs = Int64(configuration.cancelGrace * 1000)
+            settings.logLevel = configuration.logLevel
+            let pool = WorkerPool(configuration: settings, loop: loop, table: table)
+            pool.maintainPool()
+            return pool
+        }
         let authenticator = Authenticator(credentials)
         var apiConfiguration = ExecuteAPIConfiguration(authenticator: authenticator)
         apiConfiguration.streamTimeoutMs = Int64(configuration.streamTimeout * 1000)
@@ -178,7 +200,22 @@ final class Supervisor {
         return directory + "/mcp-worker"
     }
 
+    /// A deleted or deactivated stdio server: its calls end, its processes are asked to exit and
+    /// are reaped (and killed if they linger) like any worker.
+    private func retire(_ serverPool: WorkerPool) {
+        serverPool.cancelEverything(reason: "the server was deactivated or deleted")
+        serverPool.beginShutdown()
+        retiredPools.append((serverPool, Clock.monotonicMillis() + 3000))
+    }
+
+    private func reapRetiredPools() {
+        let now = Clock.monotonicMillis()
+        for (retired, killAt) in retiredPools where now >= killAt { retired.killRemaining() }
+        retiredPools.removeAll { !$0.pool.hasWorkers }
+    }
+
     func run() throws {
+        registry.stopStdioPool = { [unowned self] serverPool in self.retire(serverPool) }
         mcp.statusFigures = { [unowned self] in
             let counts = self.pool.counts
             return ["workers": ["idle": .int(Int64(counts.idle)), "busy": .int(Int64(counts.busy)), "total": .int(Int64(counts.total))],
@@ -196,6 +233,7 @@ final class Supervisor {
         loop.every(milliseconds: 1000) { [unowned self] in
             self.table.stampSupervisorHeartbeat()
             self.notifier.status(self.statusLine)
+            self.reapRetiredPools()
         }
         if let interval = notifier.watchdogIntervalMs {
             loop.every(milliseconds: interval) { [unowned self] in self.notifier.watchdog() }
@@ -237,7 +275,8 @@ final class Supervisor {
     private func received(_ signal: Int32) {
         switch signal {
         case SIGCHLD:
-            pool.reapChildren()
+            for each in allPools { each.reapChildren() }
+            reapRetiredPools()
         case SIGTERM, SIGINT:
             beginShutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT")
         case SIGHUP:
@@ -273,18 +312,19 @@ final class Supervisor {
         case .serving, .stopped:
             return
         case .draining:
-            guard pool.isQuiet || now >= drainDeadlineMs else { return }
-            if !pool.isQuiet {
+            let quiet = allPools.allSatisfy(\.isQuiet)
+            guard quiet || now >= drainDeadlineMs else { return }
+            if !quiet {
                 Log.warn("drain timeout reached; cancelling the remaining calls", ["calls": String(calls.activeCount)])
-                pool.cancelEverything(reason: "shutdown")
+                for each in allPools { each.cancelEverything(reason: "shutdown") }
             }
             stage = .stoppingWorkers
-            pool.beginShutdown()
+            for each in allPools { each.beginShutdown() }
             workersGoneDeadlineMs = now + 2000
         case .stoppingWorkers:
-            pool.reapChildren()
-            guard !pool.hasWorkers || now >= workersGoneDeadlineMs else { return }
-            pool.killRemaining()
+            for each in allPools { each.reapChildren() }
+            guard !allPools.contains(where: \.hasWorkers) || now >= workersGoneDeadlineMs else { return }
+            for each in allPools { each.killRemaining() }
             server.closeAll()
             stage = .stopped
             loop.stop()

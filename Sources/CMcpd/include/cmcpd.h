@@ -38,6 +38,20 @@ int mcpd_close_from(int first);
 /// is passed at its own number. Returns 0 and sets *pid, or an errno value.
 int mcpd_spawn(const char *path, char *const argv[], char *const envp[],
                const int *keep_fds, int keep_count, pid_t *pid);
+/// posix_spawn like mcpd_spawn, with each descriptor from[i] placed at to[i] in the child (to[i] must
+/// be below 3 or equal to from[i]), the working directory `cwd` (NULL: the supervisor's), and, when
+/// close_from >= 0, every descriptor from close_from up closed before the exec (glibc >= 2.34).
+/// Returns 0 and sets *pid, or an errno value.
+int mcpd_spawn_placed(const char *path, char *const argv[], char *const envp[],
+                      const int *from, const int *to, int count, const char *cwd, int close_from,
+                      pid_t *pid);
+
+/// Whether child `pid` has exited, leaving it unreaped (waitid with WNOWAIT): 1 yes, 0 not yet,
+/// -errno. While it is a zombie its pid, and so its process group's id, cannot be reused.
+int mcpd_child_has_exited(pid_t pid);
+
+/// pipe2(fds, O_CLOEXEC) (a GNU interface Swift's Glibc does not expose). Returns 0 or -errno.
+int mcpd_pipe(int fds[2]);
 
 // MARK: epoll, without the packed struct
 typedef struct { uint64_t data; uint32_t events; } mcpd_epoll_event;

@@ -1,6 +1,0 @@
-// TEMPORARY until the stdio pool lands.
-import JSON
-import Pool
-extension WorkerPool {
-    var onToolsDiscovered: (([JSONValue]) -> Void)? { get { nil } set {} }
-}
