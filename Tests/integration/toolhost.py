@@ -361,6 +361,30 @@ def wait_tools(m: Mcpd, names, timeout: float = 20.0, present: bool = True) -> d
     return box["tools"]
 
 
+def well_formed(events, first_id: int = 1) -> None:
+    """conftest.assert_well_formed, except that a `final` event may carry more than its text: a
+    configured tool's result fields (MCP content/structuredContent/isError, an HTTP status …) ride
+    along beside `text`, which stays the seed's string."""
+    assert events, "no events"
+    for i, ev in enumerate(events):
+        assert ev.id == first_id + i, f"event ids not consecutive from {first_id}: {events}"
+        assert ev.event in ("partial", "final", "error", "cancelled"), f"unknown event {ev}"
+        assert isinstance(ev.data, dict) and ev.data.get("type") == ev.event, f"type mismatch in {ev}"
+    terminals = [e for e in events if e.event in ("final", "error", "cancelled")]
+    assert len(terminals) == 1 and events[-1] is terminals[0], f"terminal events wrong: {events}"
+    last = events[-1]
+    if last.event == "final":
+        assert isinstance(last.data.get("text"), str), last
+    elif last.event == "error":
+        err = last.data.get("error")
+        assert isinstance(err, dict) and isinstance(err.get("kind"), str) \
+            and isinstance(err.get("message"), str), last
+    else:
+        assert isinstance(last.data.get("reason"), str), last
+    for ev in events[:-1]:
+        assert set(ev.data) == {"type", "text"} and isinstance(ev.data["text"], str), ev
+
+
 def final_text(events) -> str:
     last = events[-1]
     assert last.event == "final", f"the call did not finish: {events}"
