@@ -293,14 +293,18 @@ def v1(m: Mcpd, method: str, path: str, body=None, token: str | None = ALPHA,
 
 
 def v1_ok(resp: Response, status: int = 200, paginated: bool = False) -> dict:
-    """{"success": true, "data", "error": null} (+ "pagination" on lists); the whole body."""
+    """{"success": true, "data"} (+ "pagination" on lists, exactly then), as seed 002 shows it; an
+    "error": null beside them is tolerated (the contract lists the key). The whole body."""
     assert resp.status == status, f"expected {status}, got {resp!r}"
     ctype = (resp.header("content-type") or "").split(";")[0].strip().lower()
     assert ctype == "application/json", resp
     body = resp.json()
-    expected = {"success", "data", "error"} | ({"pagination"} if paginated else set())
-    assert isinstance(body, dict) and set(body) == expected, f"envelope keys {sorted(body)}: {body}"
-    assert body["success"] is True and body["error"] is None, body
+    expected = {"success", "data"} | ({"pagination"} if paginated else set())
+    assert isinstance(body, dict) and expected <= set(body) <= expected | {"error"}, \
+        f"envelope keys {sorted(body)}: {body}"
+    assert body["success"] is True and body.get("error") is None, body
+    if paginated:
+        assert set(body["pagination"]) == {"page", "per_page", "total", "total_pages"}, body["pagination"]
     return body
 
 
@@ -355,6 +359,30 @@ def wait_tools(m: Mcpd, names, timeout: float = 20.0, present: bool = True) -> d
     wait_until(check, timeout, 0.1,
                message=f"tools {sorted(names)} to be {'listed' if present else 'gone'} in /mcp/manifest")
     return box["tools"]
+
+
+def well_formed(events, first_id: int = 1) -> None:
+    """conftest.assert_well_formed, except that a `final` event may carry more than its text: a
+    configured tool's result fields (MCP content/structuredContent/isError, an HTTP status …) ride
+    along beside `text`, which stays the seed's string."""
+    assert events, "no events"
+    for i, ev in enumerate(events):
+        assert ev.id == first_id + i, f"event ids not consecutive from {first_id}: {events}"
+        assert ev.event in ("partial", "final", "error", "cancelled"), f"unknown event {ev}"
+        assert isinstance(ev.data, dict) and ev.data.get("type") == ev.event, f"type mismatch in {ev}"
+    terminals = [e for e in events if e.event in ("final", "error", "cancelled")]
+    assert len(terminals) == 1 and events[-1] is terminals[0], f"terminal events wrong: {events}"
+    last = events[-1]
+    if last.event == "final":
+        assert isinstance(last.data.get("text"), str), last
+    elif last.event == "error":
+        err = last.data.get("error")
+        assert isinstance(err, dict) and isinstance(err.get("kind"), str) \
+            and isinstance(err.get("message"), str), last
+    else:
+        assert isinstance(last.data.get("reason"), str), last
+    for ev in events[:-1]:
+        assert set(ev.data) == {"type", "text"} and isinstance(ev.data["text"], str), ev
 
 
 def final_text(events) -> str:
