@@ -123,6 +123,9 @@ public final class RegistryAPI {
             return fail(connection, 400, "validation_error", "name is required")
         }
         guard body["endpoint_url"]?.stringValue != nil else { return fail(connection, 400, "validation_error", "endpoint_url is required") }
+        if let transport = body["transport"], !["streamable_http", "http", "sse"].contains(transport.stringValue ?? "") {
+            return fail(connection, 400, "validation_error", "transport must be streamable_http or sse")
+        }
         var arguments = body
         arguments["type"] = .string(body["transport"]?.stringValue == "sse" ? "sse" : "http")
         arguments["transport"] = nil

@@ -396,16 +396,16 @@ def test_supervisor_death_ends_stdio_servers(mcpd_factory, tmp_path):
     m.stop(send=False)
 
 
-def test_bad_server_in_config_is_skipped_and_named(mcpd_factory, tmp_path):
-    """A server id with "__" cannot be namespaced: mcpd skips that server, says so in its log, and
-    serves the rest of the file."""
-    state = tmp_path / "hs"
+def test_bad_server_in_config_stops_mcpd_with_the_reason(tmp_path):
+    """A server id with "__" cannot be namespaced: a configuration file is the operator's to fix, so
+    mcpd refuses to start and names the item, instead of serving half of what was declared."""
+    import subprocess
+    from conftest import MCPD, free_port
     config = write_json(tmp_path / "bad.json", {"mcpServers": {
         "bad__id": {"command": PYTHON, "args": [HOSTILE]},
-        "good": hostile_entry(state, tmp_path)}})
-    m = mcpd_factory("--config", config)
-    wait_tools(m, {"good__ok"})
-    assert not [n for n in manifest(m) if n.startswith("bad")], manifest(m).keys()
-    assert any("bad__id" in json.dumps(line) and line.get("level") in ("error", "warn", "warning")
-               for line in log_lines(m)), m.diag()
-    assert "bad__id" not in {s["id"] for s in composer_data(composer(m, "list_member_servers"))}
+        "good": {"command": PYTHON, "args": [HOSTILE]}}})
+    proc = subprocess.run([str(MCPD), "--listen", f"127.0.0.1:{free_port()}", "--config", str(config),
+                           "--runtime-dir", str(tmp_path / "run"), "--state-dir", str(tmp_path / "state")],
+                          capture_output=True, text=True, timeout=20)
+    assert proc.returncode != 0, proc
+    assert "bad__id" in proc.stderr and str(config) in proc.stderr, proc.stderr
