@@ -51,7 +51,8 @@ struct Configuration {
                                   systemd passes sockets (LISTEN_FDS): those are served instead.
     AUTHENTICATION
       --token TOKEN               Accept this bearer token (repeatable); owners token-1, token-2, ...
-      --tokens-file PATH          One token per line, "NAME TOKEN" or "TOKEN"; '#' starts a comment.
+      --tokens-file PATH          One token per line, "NAME TOKEN [ROLE]" or "TOKEN"; ROLE is owner
+                                  (default), admin, member or viewer; '#' starts a comment.
                                   MCPD_TOKENS (comma-separated) adds more. With no token at all, the
                                   development token super-secret-token is used, on loopback only.
     WORKERS
