@@ -83,7 +83,10 @@ enum OpenAPIConnector {
                 throw InvalidInput(message: "input.body is required (the request body)")
             }
         }
-        headers += UpstreamCredentials.headers(for: spec["auth"])
+        switch UpstreamCredentials.headers(spec["auth"]) {
+        case .success(let credentials): headers += credentials
+        case .failure(let problem): throw InvalidInput(message: problem.message)
+        }
 
         var url = baseURL + path
         if !query.isEmpty { url += (path.contains("?") ? "&" : "?") + query.joined(separator: "&") }

@@ -24,7 +24,7 @@ enum RemoteMCP {
             return .failure(kind: "invalid_input", message: "spec.method must be tools/call, resources/read or probe")
         }
         let authHeaders: [(String, String)]
-        switch RemoteAuth.headers(spec["auth"]) {
+        switch UpstreamCredentials.headers(spec["auth"]) {
         case .success(let headers): authHeaders = headers
         case .failure(let problem): return .failure(kind: "invalid_input", message: problem.message)
         }
@@ -140,56 +140,5 @@ enum RemoteMCP {
         case .rpc(let code, let message): .failure(kind: "mcp_error", message: code == 0 ? message : "\(message) (JSON-RPC \(code))")
         case .connection(let message): .failure(kind: "connection_failed", message: message)
         }
-    }
-}
-
-/// Upstream credentials from a spec's auth object, as request headers.
-enum RemoteAuth {
-    struct Problem: Error { let message: String }
-
-    static func headers(_ auth: JSONValue?) -> Result<[(String, String)], Problem> {
-        guard let auth, !auth.isNull else { return .success([]) }
-        guard case .object = auth else { return .failure(Problem(message: "spec.auth must be an object")) }
-        func field(_ name: String) -> String { auth[name]?.stringValue ?? "" }
-        switch auth["strategy"]?.stringValue ?? "none" {
-        case "none":
-            return .success([])
-        case "bearer":
-            guard !field("token").isEmpty else { return .failure(Problem(message: "bearer auth needs a token")) }
-            return .success([("Authorization", "Bearer \(field("token"))")])
-        case "api_key":
-            guard !field("key").isEmpty else { return .failure(Problem(message: "api_key auth needs a key")) }
-            let header = field("header").isEmpty ? "X-API-Key" : field("header")
-            return .success([(header, field("key"))])
-        case "basic":
-            let pair = Array("\(field("username")):\(field("password"))".utf8)
-            return .success([("Authorization", "Basic \(Base64.encode(pair))")])
-        case let other:
-            return .failure(Problem(message: "unknown auth strategy '\(other)'"))
-        }
-    }
-}
-
-/// RFC 4648 base64 with padding, for Basic credentials.
-enum Base64 {
-    private static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        var output: [UInt8] = []
-        output.reserveCapacity((bytes.count + 2) / 3 * 4)
-        var index = 0
-        while index < bytes.count {
-            let count = min(3, bytes.count - index)
-            let b0 = UInt32(bytes[index])
-            let b1 = count > 1 ? UInt32(bytes[index + 1]) : 0
-            let b2 = count > 2 ? UInt32(bytes[index + 2]) : 0
-            let group = b0 << 16 | b1 << 8 | b2
-            output.append(alphabet[Int(group >> 18 & 63)])
-            output.append(alphabet[Int(group >> 12 & 63)])
-            output.append(count > 1 ? alphabet[Int(group >> 6 & 63)] : UInt8(ascii: "="))
-            output.append(count > 2 ? alphabet[Int(group & 63)] : UInt8(ascii: "="))
-            index += 3
-        }
-        return String(decoding: output, as: UTF8.self)
     }
 }

@@ -1,6 +1,7 @@
 // A curl command line read as the HTTP request it describes, for `add_tools` curl tools. The line
 // is only parsed, never run: the worker later sends the request itself with `{{name}}`
 // placeholders filled in from the call's input.
+import JSON
 
 /// The request a curl command line describes.
 public struct CurlCommand: Sendable {
