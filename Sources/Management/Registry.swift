@@ -295,7 +295,10 @@ public final class Registry {
 
     /// Counts a finished call against its member server's statistics.
     public func record(tool: ToolDefinition, event: CallEvent, latencyMs: Int64) {
-        guard let index = servers.firstIndex(where: { tool.name.hasPrefix($0.id + MemberServer.separator) }) else { return }
+        // Every call ends here: built-in and configured tools (no separator in their names) cost
+        // nothing more than this check.
+        guard tool.name.utf8.count > 2, tool.name.contains(MemberServer.separator),
+              let index = servers.firstIndex(where: { tool.name.hasPrefix($0.id + MemberServer.separator) }) else { return }
         var failed = false
         switch event {
         case .failed: failed = true
