@@ -18,8 +18,8 @@ Assumptions beyond the contract (the server engineer should match these or tell 
   by less than 4 MiB (rate limiting).
 - MCP sessions get notifications/tools/list_changed on their GET stream when a member's tool list
   changes (a separate test, so the rest does not depend on it).
-- a server id containing "__" in --config is skipped with an error/warn log line naming it; the
-  rest of the file is served.
+- a server id containing "__" in --config makes mcpd refuse to start (non-zero exit, the id in
+  its message), even when the file has good servers too.
 - registry (/v1/mcps) lists stdio members with endpoint_url null; composer's server object has
   type "stdio" and the command.
 """
@@ -396,16 +396,15 @@ def test_supervisor_death_ends_stdio_servers(mcpd_factory, tmp_path):
     m.stop(send=False)
 
 
-def test_bad_server_in_config_is_skipped_and_named(mcpd_factory, tmp_path):
-    """A server id with "__" cannot be namespaced: mcpd skips that server, says so in its log, and
-    serves the rest of the file."""
-    state = tmp_path / "hs"
+def test_server_id_with_double_underscore_is_refused(mcpd_factory, tmp_path):
+    """A server id with "__" cannot be namespaced: mcpd refuses the configuration file and says
+    which server is wrong (it does not run with part of the file ignored)."""
     config = write_json(tmp_path / "bad.json", {"mcpServers": {
         "bad__id": {"command": PYTHON, "args": [HOSTILE]},
-        "good": hostile_entry(state, tmp_path)}})
-    m = mcpd_factory("--config", config)
-    wait_tools(m, {"good__ok"})
-    assert not [n for n in manifest(m) if n.startswith("bad")], manifest(m).keys()
-    assert any("bad__id" in json.dumps(line) and line.get("level") in ("error", "warn", "warning")
-               for line in log_lines(m)), m.diag()
-    assert "bad__id" not in {s["id"] for s in composer_data(composer(m, "list_member_servers"))}
+        "good": hostile_entry(tmp_path / "hs", tmp_path)}})
+    m = mcpd_factory("--config", config, wait=False)
+    m.expect_exit = None
+    rc = m.wait_exit(10)
+    assert rc not in (None, 0), f"mcpd accepted the server id 'bad__id' (rc {rc}){m.diag()}"
+    assert "bad__id" in m.stderr_text(), m.diag()
+    m.stop(send=False)
