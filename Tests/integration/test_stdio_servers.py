@@ -414,7 +414,7 @@ def test_pool_settings_from_the_config(mcpd_factory, tmp_path):
     # One concurrent process takes all three at once.
     elapsed, results = run_parallel(m, "shared__slow", [{"seconds": 1}] * 3)
     assert all(final_text(r) == "slept 1" for r in results), results
-    assert elapsed < 1.9, f"three calls on one concurrent process took {elapsed:.2f}s"
+    assert elapsed < 2.6, f"three calls on one concurrent process took {elapsed:.2f}s (not concurrent?)"
     assert len(distinct_slow_pids(shared)) == 1
 
     # deadline_seconds bounds a call of that server.
