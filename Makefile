@@ -35,7 +35,7 @@ INTEGRATION_DIR := Tests/integration
 # Requirements as COMMAND=DEBIAN_PACKAGE, and the Python ones as a pip requirements file.
 # Running needs nothing but the toolchain; curl and jq are for the README's walkthrough.
 APT_RUN := curl=curl jq=jq
-APT_TEST := curl=curl jq=jq wrk=wrk nginx=nginx-light systemd-socket-activate=systemd
+APT_TEST := curl=curl jq=jq wrk=wrk nginx=nginx-light systemd-socket-activate=systemd git=git
 PY_REQUIREMENTS := $(INTEGRATION_DIR)/requirements.txt
 # The virtualenv, or with PYTHON=another interpreter that interpreter itself (.ci/deps.sh).
 PY_TEST := $(if $(filter $(VENV)/bin/python,$(abspath $(PYTHON))),venv:$(VENV)=$(PY_REQUIREMENTS),pyreq:$(PY_REQUIREMENTS))
@@ -54,10 +54,10 @@ help: ## list the targets
 	@echo "           PYTHON=... (the tests' interpreter; default .build/venv/bin/python),"
 	@echo "           BASE_PYTHON=$(BASE_PYTHON) (what .build/venv is made from)"
 
-deps: ## install the missing test and benchmark tools (wrk, nginx, curl, jq, systemd-socket-activate), then `make venv`
+deps: ## install the missing test and benchmark tools (wrk, nginx, curl, jq, systemd-socket-activate, git), then `make venv`
 	@bash .ci/deps.sh $(addprefix apt:,$(APT_TEST)) $(PY_TEST)
 
-venv: ## make or update .build/venv from Tests/integration/requirements.txt (pytest, mcp, jsonschema)
+venv: ## make or update .build/venv from Tests/integration/requirements.txt (pytest, mcp, jsonschema, mcp-server-time, mcp-server-git)
 	@bash .ci/deps.sh $(PY_TEST)
 
 deps-run: ## install what `make run` and the README walkthrough need (curl, jq)

@@ -18,8 +18,8 @@ Assumptions beyond the contract (the server engineer should match these or tell 
   by less than 4 MiB (rate limiting).
 - MCP sessions get notifications/tools/list_changed on their GET stream when a member's tool list
   changes (a separate test, so the rest does not depend on it).
-- a server id containing "__" in --config is skipped with an error/warn log line naming it; the
-  rest of the file is served.
+- a server id containing "__" in --config makes mcpd refuse to start (non-zero exit, the id in
+  its message), even when the file has good servers too.
 - registry (/v1/mcps) lists stdio members with endpoint_url null; composer's server object has
   type "stdio" and the command.
 """
@@ -99,6 +99,7 @@ def host(tmp_path_factory):
 def test_tools_are_namespaced_in_mcp_manifest_and_composer(host):
     expected = TIME_TOOLS | GIT_TOOLS | HOSTILE_TOOLS
     via_sdk = sdk_tools(host)
+    assert expected <= set(sdk_tools(host, mode="auto")), "missing at 2026-07-28 (stateless)"
     via_manifest = manifest(host)
     via_composer = composer_tools(host)
     for name, listing in (("MCP tools/list", set(via_sdk)), ("/mcp/manifest", set(via_manifest)),
@@ -285,6 +286,25 @@ def test_cancel_is_forwarded_and_an_obedient_server_survives(host):
     assert running(pid), "a stdio server that honoured notifications/cancelled was killed"
 
 
+def test_mcp_cancellation_reaches_the_stdio_server(host):
+    """notifications/cancelled from an MCP client ends the call, and mcpd passes it on to the stdio
+    server (which then answers at once and stays alive)."""
+    (host.hostile_state / "slow.cancelled").unlink(missing_ok=True)
+    (host.hostile_state / "slow.pid").unlink(missing_ok=True)
+    c = StreamableClient(host, "2025-11-25")
+    with host.conn(15) as conn:
+        conn.send(c.raw("POST", request_body("tools/call", {"name": "hostile__slow", "arguments": {"seconds": 60}},
+                                             request_id="to-cancel")))
+        pid = read_int(host.hostile_state / "slow.pid")
+        r = c.post({"jsonrpc": "2.0", "method": "notifications/cancelled",
+                    "params": {"requestId": "to-cancel", "reason": "the user changed their mind"}})
+        assert r.status == 202, r
+        wait_until(lambda: (host.hostile_state / "slow.cancelled").exists(), 5,
+                   message="the stdio server to receive notifications/cancelled")
+    assert running(pid)
+    assert sdk_text(sdk_call(host, "hostile__ok")).startswith("ok pid=")
+
+
 def test_stderr_flood_does_not_block_mcpd(host):
     size_before = len(host.stderr_text())
     latencies = []
@@ -353,6 +373,54 @@ def test_tool_list_change_is_announced_to_mcp_sessions(host):
                 break
     listed = {t["name"] for t in c.result("tools/list")["tools"]}
     assert f"hostile__{name}" in listed, listed
+
+
+# --- pool settings from the config ------------------------------------------------------------
+
+def distinct_slow_pids(state) -> set[int]:
+    lines = (state / "calls.log").read_text().split("\n")
+    return {int(line.split()[0]) for line in lines if line.endswith(" slow")}
+
+
+def run_parallel(m, tool, inputs, timeout=20.0):
+    """Starts every call at once, then reads every stream; (elapsed seconds, [events])."""
+    t0 = time.monotonic()
+    ids = [m.start_call(tool, i) for i in inputs]
+    results = [m.stream(cid, timeout=timeout) for cid in ids]
+    return time.monotonic() - t0, results
+
+
+def test_pool_settings_from_the_config(mcpd_factory, tmp_path):
+    one_per_process = tmp_path / "one"
+    shared = tmp_path / "shared"
+    config = write_json(tmp_path / "pool.json", {"mcpServers": {
+        "capped": hostile_entry(one_per_process, tmp_path, min_instances=1, max_instances=2),
+        "shared": hostile_entry(shared, tmp_path, min_instances=1, max_instances=1, concurrent=True,
+                                max_concurrent_calls=8),
+        "strict": hostile_entry(tmp_path / "strict", tmp_path, deadline_seconds=1),
+        "off": hostile_entry(tmp_path / "off", tmp_path, disabled=True),
+    }})
+    m = mcpd_factory("--config", config)
+    wait_tools(m, {"capped__slow", "shared__slow", "strict__slow"})
+    assert not [n for n in manifest(m) if n.startswith("off__")], "a disabled server's tools are listed"
+    assert not (tmp_path / "off").exists(), "a disabled server was started"
+
+    # One call per process, two processes at most: three 1 s calls take two rounds.
+    elapsed, results = run_parallel(m, "capped__slow", [{"seconds": 1}] * 3)
+    assert all(final_text(r) == "slept 1" for r in results), results
+    assert 1.9 <= elapsed < 4.5, f"three calls on two single-call processes took {elapsed:.2f}s"
+    assert len(distinct_slow_pids(one_per_process)) == 2, (one_per_process / "calls.log").read_text()
+
+    # One concurrent process takes all three at once.
+    elapsed, results = run_parallel(m, "shared__slow", [{"seconds": 1}] * 3)
+    assert all(final_text(r) == "slept 1" for r in results), results
+    assert elapsed < 2.6, f"three calls on one concurrent process took {elapsed:.2f}s (not concurrent?)"
+    assert len(distinct_slow_pids(shared)) == 1
+
+    # deadline_seconds bounds a call of that server.
+    events = m.run("strict__slow", {"seconds": 30}, timeout=15)
+    well_formed(events)
+    assert error_event(events)["kind"] == "deadline_exceeded", events
 
 
 # --- shutdown and supervisor death -----------------------------------------------------------

@@ -6,8 +6,8 @@ Everything here talks to real processes over real sockets; nothing is mocked. mc
 started with conftest's `Mcpd` (through `mcpd_factory`, or `start_mcpd` below for module-scoped
 instances shared by the tests of one file).
 
-Every mcpd started by these tests gets its own `--state-dir` (mcpd's default, ./.mcpd-state,
-would leak state between tests and runs).
+Every mcpd gets a `--state-dir` of its own inside its work directory (conftest adds it unless a
+test names one, as the persistence tests do to restart on the same state).
 """
 
 from __future__ import annotations
@@ -197,20 +197,10 @@ def module_programs(tmp_path_factory):
 
 def start_mcpd(workdir: Path, *args, tokens=DEFAULT_TOKENS, env=None) -> Mcpd:
     """An mcpd for a module-scoped fixture (conftest's factory is per test); the caller stops it
-    with `m.stop()` (which also checks that none of its children survive). A state directory inside
-    `workdir` is added unless the arguments name one."""
-    args = [str(a) for a in args]
-    if "--state-dir" not in args:
-        args += ["--state-dir", str(workdir / "state")]
-    m = Mcpd(workdir, args, tokens, env, None, None)
+    with `m.stop()` (which also checks that none of its children survive)."""
+    m = Mcpd(workdir, [str(a) for a in args], tokens, env, None, None)
     m.wait_ready()
     return m
-
-
-def with_state_dir(tmp_path: Path, *args) -> tuple:
-    """The flags plus a fresh --state-dir under tmp_path (for mcpd_factory)."""
-    state = tmp_path / f"state-{time.monotonic_ns()}"
-    return (*args, "--state-dir", str(state))
 
 
 # ----------------------------------------------------------------------------------------------
