@@ -329,30 +329,18 @@ final class Methods {
     }
 }
 
-/// CallToolResult shapes.
+/// CallToolResult shapes, as the session's protocol revision can carry them.
 enum ToolResults {
-    static func error(_ text: String) -> JSONObject {
-        JSONObject([("content", .array([["type": "text", "text": .string(text)]])), ("isError", true)])
-    }
+    static func error(_ text: String) -> JSONObject { CallToolResult.error(text) }
 
-    /// A worker's result object as an MCP result: MCP-shaped results (with `content`) pass through,
-    /// `{"text": …}` becomes one text block, anything else is JSON text (and structuredContent from
-    /// 2025-06-18 on).
+    /// A worker's result (rendered the one way every surface renders it) without what `revision`
+    /// does not know: structuredContent before 2025-06-18, newer content blocks as text.
     static func success(_ bytes: [UInt8], revision: ProtocolRevision) -> JSONObject {
-        guard let object = (try? JSONValue.parse(bytes))?.objectValue else {
-            return error("the tool returned a result that is not a JSON object")
+        var result = CallToolResult.from(bytes)
+        if let content = result["content"]?.arrayValue {
+            result["content"] = .array(content.compactMap { block(for: $0, revision) })
         }
-        if let content = object["content"]?.arrayValue {
-            var result = JSONObject([("content", .array(content.compactMap { block(for: $0, revision) }))])
-            if revision.hasStructuredContent, let structured = object["structuredContent"] { result["structuredContent"] = structured }
-            if let isError = object["isError"]?.boolValue { result["isError"] = .bool(isError) }
-            return result
-        }
-        if object.count == 1, let text = object["text"]?.stringValue {
-            return JSONObject([("content", .array([["type": "text", "text": .string(text)]]))])
-        }
-        var result = JSONObject([("content", .array([["type": "text", "text": .string(JSONValue.object(object).serialized())]]))])
-        if revision.hasStructuredContent { result["structuredContent"] = .object(object) }
+        if !revision.hasStructuredContent { result["structuredContent"] = nil }
         return result
     }
 

@@ -17,7 +17,7 @@ extension Registry {
         }
         let started = calls.start(tool: tool, input: arguments, owner: owner, keepsEvents: false) { event in
             switch event {
-            case .finished(let bytes): completion(.success(Registry.mcpResult(bytes)))
+            case .finished(let bytes): completion(.success(CallToolResult.from(bytes)))
             case .failed(let kind, let message): completion(.failure(.fromWorker(kind: kind, message: message)))
             case .cancelled(let reason): completion(.failure(ManagementError(.executionFailed, "the call was cancelled: \(reason)")))
             default: break
@@ -29,25 +29,6 @@ extension Registry {
         case .failure(.draining): completion(.failure(ManagementError(.overloaded, "the server is shutting down")))
         case .failure(.unavailable): completion(.failure(.noTool(tool.name)))
         }
-    }
-
-    /// A worker's result as an MCP CallToolResult: MCP-shaped results pass through, `{"text"}` is
-    /// one text block, anything else is JSON text with structuredContent.
-    static func mcpResult(_ bytes: [UInt8]) -> JSONObject {
-        guard let object = (try? JSONValue.parse(bytes))?.objectValue else {
-            return JSONObject([("content", [["type": "text", "text": "the tool returned a malformed result"]]), ("isError", true)])
-        }
-        if let content = object["content"]?.arrayValue {
-            var result = JSONObject([("content", .array(content))])
-            if let structured = object["structuredContent"] { result["structuredContent"] = structured }
-            result["isError"] = .bool(object["isError"]?.boolValue ?? false)
-            return result
-        }
-        if object.count == 1, let text = object["text"]?.stringValue {
-            return JSONObject([("content", [["type": "text", "text": .string(text)]]), ("isError", false)])
-        }
-        return JSONObject([("content", [["type": "text", "text": .string(JSONValue.object(object).serialized())]]),
-                           ("structuredContent", .object(object)), ("isError", false)])
     }
 }
 

@@ -35,6 +35,9 @@ public struct ManagementError: Error, Sendable {
         switch kind {
         case "connection_failed": return ManagementError(.connectionFailed, message)
         case "upstream_timeout", "deadline_exceeded": return ManagementError(.timeout, message)
+        // A file tool refusing a path that resolves outside its root: the caller asked for what it
+        // may not have, which is a permission answer, not a failure of the tool.
+        case "path_outside_root": return ManagementError(.permissionDenied, message, details: JSONObject([("kind", .string(kind))]))
         default: return ManagementError(.executionFailed, "\(kind): \(message)", details: JSONObject([("kind", .string(kind))]))
         }
     }
