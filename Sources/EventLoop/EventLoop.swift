@@ -24,11 +24,19 @@ public struct EventMask: OptionSet, Sendable {
     public static let peerClosed = EventMask(rawValue: 0x2000)    // EPOLLRDHUP
 }
 
+/// Names a periodic action, to cancel it.
+public struct TimerID: Hashable, Sendable {
+    let value: Int
+}
+
 public final class EventLoop {
     private let epollFD: Int32
     /// Handlers indexed by descriptor number: descriptors are small dense integers.
     private var handlers: [(any EventHandler)?] = []
-    private var periodic: [(intervalMs: Int64, nextAt: Int64, action: () -> Void)] = []
+    private var periodic: [(id: Int, intervalMs: Int64, nextAt: Int64, action: () -> Void)] = []
+    private var nextTimerId = 1
+    /// Timers cancelled since the last sweep; removed after the ticks run (never during).
+    private var cancelledTimers: Set<Int> = []
     private var deferred: [() -> Void] = []
     private var stopped = false
 
@@ -58,9 +66,16 @@ public final class EventLoop {
     }
 
     /// Runs `action` every `intervalMs` milliseconds (first run one interval from now).
-    public func every(milliseconds intervalMs: Int64, _ action: @escaping () -> Void) {
-        periodic.append((intervalMs, Clock.monotonicMillis() + intervalMs, action))
+    @discardableResult
+    public func every(milliseconds intervalMs: Int64, _ action: @escaping () -> Void) -> TimerID {
+        let id = nextTimerId
+        nextTimerId += 1
+        periodic.append((id, intervalMs, Clock.monotonicMillis() + intervalMs, action))
+        return TimerID(value: id)
     }
+
+    /// Stops a periodic action; it does not run again (even later in the current sweep).
+    public func cancel(_ timer: TimerID) { cancelledTimers.insert(timer.value) }
 
     /// Runs `action` after the current batch of events, outside any handler's stack.
     public func runSoon(_ action: @escaping () -> Void) { deferred.append(action) }
@@ -114,8 +129,13 @@ public final class EventLoop {
     private func runDueTicks() {
         let now = Clock.monotonicMillis()
         for index in periodic.indices where periodic[index].nextAt <= now {
+            if !cancelledTimers.isEmpty && cancelledTimers.contains(periodic[index].id) { continue }
             periodic[index].nextAt = now + periodic[index].intervalMs
             periodic[index].action()
+        }
+        if !cancelledTimers.isEmpty {
+            periodic.removeAll { cancelledTimers.contains($0.id) }
+            cancelledTimers.removeAll()
         }
         runDeferred()
     }

@@ -29,6 +29,7 @@ public final class WorkerPool {
     private let workerCapacity: Int
     /// For log lines: "mcp-worker", or the stdio server's id.
     private let poolName: String
+    private var ticker: TimerID?
     /// Called whenever worker counts may have changed (readiness, STATUS=).
     public var onCountsChanged: (() -> Void)?
     /// A stdio server's tools (raw MCP Tool objects), each time a process lists them differently
@@ -51,8 +52,12 @@ public final class WorkerPool {
         case .stdio(let launch): poolName = launch.serverId
         }
         publishQueue()
-        // Weak: a retired stdio server's pool goes away while the loop lives on.
-        loop.every(milliseconds: 100) { [weak self] in self?.tick() }
+        // Weak: a stdio server's pool may be dropped while the loop runs on (the server was removed).
+        ticker = loop.every(milliseconds: 100) { [weak self] in self?.tick() }
+    }
+
+    deinit {
+        if let ticker { loop.cancel(ticker) }
     }
 
     // MARK: counts
@@ -572,7 +577,9 @@ public final class WorkerPool {
     public var isQuiet: Bool { activeCalls.isEmpty }
 
     /// Stops spawning and asks every worker to exit: channel closed, SIGTERM to its process group
-    /// (SIGKILL follows after the grace period, or from `killRemaining`).
+    /// (SIGKILL follows after the grace period, or from `killRemaining`). Also how a stdio server
+    /// removed at run time is stopped: `cancelEverything`, `beginShutdown`, keep calling
+    /// `reapChildren` on SIGCHLD until `hasWorkers` is false, then drop the pool.
     public func beginShutdown() {
         shuttingDown = true
         let killAt = Clock.monotonicMillis() + configuration.cancelGraceMs

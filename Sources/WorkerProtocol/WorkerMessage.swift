@@ -23,7 +23,8 @@
 //                   heartbeat in the call table, which is what mcpctl and the supervisor's health read).
 //   W→S result      payload: the tool's result as a JSON object, e.g. {"text":"hello"}. Terminal.
 //   W→S error       payload: {"kind":k,"message":m,"data":d?} (seed 004's error shape). Terminal.
-//   S→W cancel      no payload: stop the call named by the call number.
+//   S→W cancel      stop the call named by the call number. Payload: the reason (UTF-8, for logs;
+//                   mcp-worker ignores it, a stdio server gets it in notifications/cancelled).
 //   W→S cancelled   no payload: the call was abandoned; the worker is idle again. Terminal.
 //   W→S log         payload: {"level":"info","data":any,"logger":s?} — a log message for the client
 //                   (MCP notifications/message), filtered by the client's chosen level.

@@ -249,6 +249,21 @@ import Testing
         #expect(who.result?["structuredContent"]?["pdeathsig"]?.intValue == 0)
     }
 
+    @Test func aPoolCanBeStoppedAndDroppedWhileTheLoopRunsOn() throws {
+        let harness = try PoolHarness()
+        var second: WorkerPool? = WorkerPool(configuration: harness.pool.configuration, loop: harness.loop, table: harness.table)
+        second?.maintainPool()
+        #expect(harness.run { (second?.counts.idle ?? 0) == 1 })
+        let pids = second?.workerPids ?? []
+        second?.cancelEverything(reason: "removed")
+        second?.beginShutdown()
+        #expect(harness.run { second?.reapChildren(); return second?.hasWorkers == false })
+        second = nil
+        harness.idle(0.3)  // its tick is gone with it
+        #expect(pids.allSatisfy { !Process.isRunning($0) })
+        #expect(harness.waitUntilReady())
+    }
+
     @Test func aMissingCommandBacksOffAndQueuedCallsMeetTheirDeadline() throws {
         let harness = try PoolHarness(command: "no-such-mcp-server-command")
         let call = harness.submit("echo", ["message": "never"], deadline: 0.5)
