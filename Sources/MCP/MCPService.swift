@@ -151,7 +151,8 @@ public final class MCPService {
         guard !sessions.isFull else { return respondTooManySessions(connection, id: id) }
         let session = Session(owner: owner, revision: revision,
                               clientCapabilities: params["capabilities"]?.objectValue ?? JSONObject(),
-                              clientInfo: params["clientInfo"]?.objectValue ?? JSONObject(), surface: surface)
+                              clientInfo: params["clientInfo"]?.objectValue ?? JSONObject(), surface: surface,
+                              idPrefix: settings.sessionIdPrefix)
         sessions.insert(session)
         connection.respondJSONValue(200, JSONRPCMessage.result(id: id, methods.initializeResult(revision)),
                                     headers: [(StreamableHTTPTransport.sessionHeader, session.id)])

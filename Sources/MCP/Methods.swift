@@ -51,6 +51,8 @@ public struct MCPSettings: Sendable {
     /// Serve the MCP conformance suite's fixture prompts and resources (its tools are added to the
     /// tool list by the supervisor).
     public var conformanceFixtures = false
+    /// Starts every session id ("<instance>."): what lets a proxy route a session to its instance.
+    public var sessionIdPrefix = ""
 
     public init() {}
 }

@@ -25,6 +25,7 @@ struct Configuration {
     var resourceDirectory: String?
     var allowedOrigins: [String] = []
     var allowedHosts: [String] = []
+    var instanceId: String?
     var sessionIdleTimeout = 1800.0
     var pageSize = 100
     var conformanceFixtures = false
@@ -80,6 +81,9 @@ struct Configuration {
                                   names (repeatable; '*' accepts any): DNS-rebinding protection.
       --session-idle-timeout SECONDS  An idle MCP session expires after (default 1800).
       --page-size N               Items per page of MCP list results (default 100).
+      --instance-id ID            Begin every MCP session id with "ID." so that a proxy in front of
+                                  several instances can send a session to the one that holds it
+                                  (letters, digits, '-'; deploy/nginx).
       --conformance-fixtures      Also serve the tools, prompts and resources the official MCP
                                   conformance suite's server scenarios call (for testing).
     TOOLS AND SERVERS
@@ -123,6 +127,13 @@ struct Configuration {
                 throw UsageError(message: "\(option) needs an integer >= \(minimum), got '\(text)'")
             }
             return number
+        }
+        func instanceId(_ option: String, _ text: String) throws(UsageError) -> String {
+            let allowed = text.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+            guard !text.isEmpty, text.utf8.count <= 32, allowed else {
+                throw UsageError(message: "\(option) needs 1 to 32 letters, digits or '-', got '\(text)'")
+            }
+            return text
         }
         func seconds(_ option: String, _ text: String) throws(UsageError) -> Double {
             guard let number = Double(text), number > 0, number.isFinite else {
@@ -173,6 +184,7 @@ struct Configuration {
             case "--allowed-host": configuration.allowedHosts.append(try value(option, inline).lowercased())
             case "--session-idle-timeout": configuration.sessionIdleTimeout = try seconds(option, try value(option, inline))
             case "--page-size": configuration.pageSize = try integer(option, try value(option, inline), minimum: 1)
+            case "--instance-id": configuration.instanceId = try instanceId(option, try value(option, inline))
             case "--config": configuration.configFile = try value(option, inline)
             case "--state-dir": configuration.stateDirectory = try value(option, inline)
             case "--files-root": configuration.filesRoot = try value(option, inline)

@@ -132,6 +132,7 @@ final class Supervisor {
         mcpSettings.allowedHosts = configuration.allowedHosts
         mcpSettings.sessionIdleTimeoutMs = Int64(configuration.sessionIdleTimeout * 1000)
         mcpSettings.pageSize = configuration.pageSize
+        mcpSettings.sessionIdPrefix = configuration.instanceId.map { $0 + "." } ?? ""
         mcpSettings.conformanceFixtures = configuration.conformanceFixtures
         mcpSettings.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
         mcp = MCPService(calls: calls, settings: mcpSettings, authenticator: authenticator, loop: loop)
