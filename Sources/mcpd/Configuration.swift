@@ -130,8 +130,8 @@ struct Configuration {
         }
         func instanceId(_ option: String, _ text: String) throws(UsageError) -> String {
             let allowed = text.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
-            guard !text.isEmpty, text.utf8.count <= 32, allowed else {
-                throw UsageError(message: "\(option) needs 1 to 32 letters, digits or '-', got '\(text)'")
+            guard !text.isEmpty, text.utf8.count <= 63, allowed else {
+                throw UsageError(message: "\(option) needs 1 to 63 letters, digits or '-', got '\(text)'")
             }
             return text
         }
