@@ -13,6 +13,12 @@ protocol Subcommand: Sendable {
     static var options: [OptionSpec] { get }
     /// Runs the command and returns the exit status.
     static func run(_ options: ParsedOptions, _ context: Context) -> Int32
+    /// Whether the command takes arguments besides its options (`mcpctl cancel CALL_ID`).
+    static var takesPositional: Bool { get }
+}
+
+extension Subcommand {
+    static var takesPositional: Bool { false }
 }
 
 /// What every command gets from the global options.
@@ -20,10 +26,10 @@ struct Context {
     /// The call table file: --table, else <runtime directory>/calltable.
     let tablePath: String
 
-    /// Opens the table read-only, or prints why it cannot and returns nil.
-    func openTable(reportingTo stream: Int32 = 2, prefix: String = "mcpctl: ") -> CallTable? {
+    /// Opens the table (read-only unless `writable`), or prints why it cannot and returns nil.
+    func openTable(reportingTo stream: Int32 = 2, prefix: String = "mcpctl: ", writable: Bool = false) -> CallTable? {
         do {
-            return try CallTable.open(path: tablePath)
+            return try CallTable.open(path: tablePath, writable: writable)
         } catch {
             Descriptor.writeAll(stream, prefix + error.message + "\n")
             return nil
@@ -34,9 +40,9 @@ struct Context {
 enum MCPCtl {
     static let version = "0.1.0"
 
-    /// Every command, in the order `mcpctl --help` lists them. Later issues add calls, cancel,
-    /// cancel-all and top here.
-    static let subcommands: [any Subcommand.Type] = [StatusCommand.self, HealthCommand.self]
+    /// Every command, in the order `mcpctl --help` lists them.
+    static let subcommands: [any Subcommand.Type] = [StatusCommand.self, HealthCommand.self, TopCommand.self,
+                                                     CallsCommand.self, CancelCommand.self, CancelAllCommand.self]
 
     static let runtimeDirectoryOption = OptionSpec(
         "--runtime-dir", value: "dir",
@@ -51,7 +57,8 @@ enum MCPCtl {
     static let abstract = "Inspect and probe a running mcpd through its shared-memory call table."
     static let discussion = """
         mcpctl reads the call table that mcpd keeps in its runtime directory, without HTTP and \
-        without a token; it needs read access to the table (the mcpd user or its group).
+        without a token; it needs read access to the table (the mcpd user or its group), and \
+        write access to cancel calls (the mcpd user).
         """
 
     static func main(_ arguments: [String]) -> Int32 {
@@ -86,6 +93,11 @@ enum MCPCtl {
         while index < arguments.count {
             let argument = arguments[index]
             if helpOption.matches(argument) { return showHelp(topic: command.name) }
+            if command.takesPositional && !argument.hasPrefix("-") {
+                options.positional.append(argument)
+                index += 1
+                continue
+            }
             do {
                 try options.consume(arguments, at: &index, accepting: command.options + globalOptions)
             } catch {
