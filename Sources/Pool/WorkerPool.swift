@@ -524,6 +524,7 @@ public final class WorkerPool {
 
     private func tick() {
         honourCancellationsFromTheTable()
+        killStuckWorkers()
         let now = Clock.monotonicMillis()
         for call in Array(activeCalls.values) where now >= call.deadlineMs && call.state != .ended {
             if call.state == .pending {
@@ -590,6 +591,21 @@ public final class WorkerPool {
         for call in activeCalls.values.sorted(by: { $0.number < $1.number })
         where call.state != .ended && table.isCancelRequested(slot: call.tableSlot) {
             cancel(call, reason: "cancelled by the operator")
+        }
+    }
+
+    /// mcp-workers whose heartbeat in the table has gone stale: the table, not the channel, is
+    /// what proves a worker alive, so a stopped or wedged one is found even while it holds a call.
+    private func killStuckWorkers() {
+        guard configuration.stuckTimeoutMs > 0, !configuration.isStdio else { return }
+        let now = Clock.wallMillis()
+        for worker in Array(workers.values) where worker.state == .serving {
+            guard let record = table.readWorker(slot: worker.tableSlot), record.pid == worker.pid,
+                  record.heartbeatMs != 0, now - record.heartbeatMs > configuration.stuckTimeoutMs else { continue }
+            let seconds = (now - record.heartbeatMs) / 1000
+            Log.warn("worker is stuck (no heartbeat); killing it", ["pool": poolName, "pid": String(worker.pid),
+                                                                     "heartbeat_age_s": String(seconds)])
+            kill(worker, reason: .failed(kind: "worker_stuck", message: "the worker sent no heartbeat for \(seconds) s and was killed"))
         }
     }
 

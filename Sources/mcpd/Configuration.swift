@@ -14,6 +14,7 @@ struct Configuration {
     var callDeadline = 300.0
     var toolDeadlines: [String: Double] = [:]
     var cancelGrace = 2.0
+    var workerStuckTimeout = 30.0
     var drainTimeout = 10.0
     var idleTimeout = 60.0
     var headerTimeout = 10.0
@@ -68,6 +69,8 @@ struct Configuration {
       --call-deadline SECONDS     Deadline of a call (default 300).
       --tool-deadline TOOL=SECONDS  Deadline for one tool (repeatable).
       --cancel-grace SECONDS      Time a cancelled worker gets before SIGKILL (default 2).
+      --worker-stuck-timeout SECONDS  A worker with no heartbeat for this long is killed and
+                                  replaced; its call ends worker_stuck (default 30; 0: never).
       --drain-timeout SECONDS     On SIGTERM, time in-flight calls get to finish (default 10).
       --idle-timeout SECONDS      Idle keep-alive connections are closed after (default 60).
       --header-timeout SECONDS    A request head must arrive within (default 10; else 408).
@@ -135,6 +138,12 @@ struct Configuration {
             }
             return text
         }
+        func secondsOrZero(_ option: String, _ text: String) throws(UsageError) -> Double {
+            guard let number = Double(text), number >= 0, number.isFinite else {
+                throw UsageError(message: "\(option) needs a number of seconds >= 0, got '\(text)'")
+            }
+            return number
+        }
         func seconds(_ option: String, _ text: String) throws(UsageError) -> Double {
             guard let number = Double(text), number > 0, number.isFinite else {
                 throw UsageError(message: "\(option) needs a positive number of seconds, got '\(text)'")
@@ -173,6 +182,7 @@ struct Configuration {
                 guard parts.count == 2 else { throw UsageError(message: "--tool-deadline needs TOOL=SECONDS, got '\(text)'") }
                 configuration.toolDeadlines[String(parts[0])] = try seconds(option, String(parts[1]))
             case "--cancel-grace": configuration.cancelGrace = try seconds(option, try value(option, inline))
+            case "--worker-stuck-timeout": configuration.workerStuckTimeout = try secondsOrZero(option, try value(option, inline))
             case "--drain-timeout": configuration.drainTimeout = try seconds(option, try value(option, inline))
             case "--idle-timeout": configuration.idleTimeout = try seconds(option, try value(option, inline))
             case "--header-timeout": configuration.headerTimeout = try seconds(option, try value(option, inline))

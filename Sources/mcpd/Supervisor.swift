@@ -90,6 +90,7 @@ final class Supervisor {
         poolConfiguration.maxCallsPerWorker = configuration.workerMaxCalls
         poolConfiguration.queueCapacity = configuration.queueMax
         poolConfiguration.cancelGraceMs = Int64(configuration.cancelGrace * 1000)
+        poolConfiguration.stuckTimeoutMs = Int64(configuration.workerStuckTimeout * 1000)
         poolConfiguration.logLevel = configuration.logLevel
         pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
 
