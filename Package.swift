@@ -44,9 +44,11 @@ let package = Package(
         // The one registry of member servers, configured tools and prompts, persisted; the composer
         // (seed 001) and registry (seed 002) APIs over it.
         .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging"]),
+        // Counters, histograms and gauges in the Prometheus text format (GET /metrics).
+        .target(name: "Metrics"),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
+            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "Metrics", "CMcpd"]),
         .executableTarget(
             name: "mcp-worker",
             dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],
@@ -60,6 +62,7 @@ let package = Package(
         .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
     ]
 )

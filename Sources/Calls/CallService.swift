@@ -10,6 +10,18 @@ import Tools
 /// Where the supervisor is in its life: readiness probes and admission depend on it.
 public enum ServerPhase: Sendable { case starting, ready, draining }
 
+/// The front door a call came through, for metrics.
+public enum CallSurface: String, Sendable {
+    /// Seed 000's POST /mcp/execute.
+    case execute
+    /// MCP tools/call on any transport.
+    case mcp
+    /// Seed 001's call_tool.
+    case composer
+    /// Seed 002's POST /v1/mcp/invoke.
+    case registry
+}
+
 public enum StartFailure: Error, Sendable {
     /// Every worker is busy and the queue is full.
     case overloaded
@@ -26,8 +38,9 @@ public final class CallService {
     public var serverPools: [String: WorkerPool] = [:]
     public let store = CallStore()
     public let directory: Directory
-    /// Hears how every call ended and how long it took (the registry's statistics).
-    public var onCallEnded: ((ToolDefinition, CallEvent, Int64) -> Void)?
+    /// Hears how every call ended, how long it took (microseconds) and where it came from (the
+    /// registry's statistics, the metrics).
+    public var onCallEnded: ((ToolDefinition, CallEvent, Int64, CallSurface) -> Void)?
     private let defaultDeadlineSeconds: Double
     /// Per-tool deadlines from the command line, overriding the tools' own.
     private let toolDeadlines: [String: Double]
@@ -53,7 +66,7 @@ public final class CallService {
 
     /// Starts a call whose input has already passed the tool's schema. The observer hears every
     /// event, possibly before this returns (an idle worker may take the call at once).
-    public func start(tool: ToolDefinition, input: JSONValue, owner: String, sessionId: String? = nil,
+    public func start(tool: ToolDefinition, input: JSONValue, owner: String, surface: CallSurface, sessionId: String? = nil,
                       requestId: String? = nil, keepsEvents: Bool, canAskClient: Bool = false,
                       observer: ((CallEvent) -> Void)? = nil) -> Result<CallRecord, StartFailure> {
         guard phase != .draining else { return .failure(.draining) }
@@ -70,13 +83,13 @@ public final class CallService {
         } else {
             targetPool = pool
         }
-        let startedMs = Clock.monotonicMillis()
+        let startedMicros = Clock.monotonicMicros()
         let submitted = targetPool.submit(tool: route.upstreamName, spec: route.spec, input: bytes, callId: record.id,
                                           owner: owner, deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
             record.apply(event)
             if event.isTerminal {
                 self.store.markEnded(record)
-                self.onCallEnded?(tool, event, Clock.monotonicMillis() - startedMs)
+                self.onCallEnded?(tool, event, Clock.monotonicMicros() - startedMicros, surface)
             }
             if case .ask = event, !canAskClient {
                 self.answer(record, error: "this tool needs to ask the client, which is not possible through this API")

@@ -24,6 +24,8 @@ public final class ExecuteAPI: HTTPHandler {
     private let calls: CallService
     private var store: CallStore { calls.store }
     private var openStreams: [ObjectIdentifier: EventStream] = [:]
+    /// GET /metrics's body (Prometheus text); nil: no /metrics.
+    public var metricsText: (() -> String)?
 
     public init(configuration: ExecuteAPIConfiguration, calls: CallService, loop: EventLoop) {
         self.configuration = configuration
@@ -36,7 +38,7 @@ public final class ExecuteAPI: HTTPHandler {
     // MARK: routing
 
     private enum Route {
-        case healthz, readyz, manifest, execute, cancelAll
+        case healthz, readyz, manifest, execute, cancelAll, metrics
         case stream(String), cancel(String), status(String)
 
         /// Matches a path by byte comparison; a call id is whatever follows the prefix, if non-empty
@@ -48,6 +50,7 @@ public final class ExecuteAPI: HTTPHandler {
             case "/mcp/manifest": self = .manifest
             case "/mcp/execute": self = .execute
             case "/mcp/cancel_all": self = .cancelAll
+            case "/metrics": self = .metrics
             default:
                 if let id = Route.callId(path, after: "/mcp/stream/") { self = .stream(id) }
                 else if let id = Route.callId(path, after: "/mcp/cancel/") { self = .cancel(id) }
@@ -66,7 +69,7 @@ public final class ExecuteAPI: HTTPHandler {
         var methods: [String] {
             switch self {
             case .healthz, .readyz: return ["GET", "HEAD"]
-            case .manifest, .stream, .status: return ["GET"]
+            case .manifest, .stream, .status, .metrics: return ["GET"]
             case .execute, .cancelAll, .cancel: return ["POST"]
             }
         }
@@ -91,6 +94,7 @@ public final class ExecuteAPI: HTTPHandler {
         }
         switch route {
         case .manifest: manifest(connection)
+        case .metrics: metrics(owner, connection)
         case .execute: execute(request, owner, connection)
         case .cancelAll: cancelAll(owner, connection)
         case .stream(let id): stream(id, request, owner, connection)
@@ -108,7 +112,20 @@ public final class ExecuteAPI: HTTPHandler {
         return false
     }
 
-    // MARK: probes
+    // MARK: probes and metrics
+
+    /// Prometheus text for owners and admins: the figures span every tool and server, so they are
+    /// for operators (Prometheus sends the token with `authorization: {credentials_file: …}`).
+    private func metrics(_ owner: String, _ connection: HTTPConnection) {
+        guard let metricsText else {
+            return connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for /metrics"))
+        }
+        guard configuration.authenticator.role(of: owner).mayManage else {
+            return connection.respondError(APIError(status: 403, code: "AUTHZ_ERROR", message: "metrics are for the owner and admin roles"))
+        }
+        connection.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                           body: Array(metricsText().utf8))
+    }
 
     private func readiness(_ connection: HTTPConnection) {
         let counts = calls.pool.counts
@@ -152,7 +169,7 @@ public final class ExecuteAPI: HTTPHandler {
         if let violation = JSONSchema.validate(parsed.input, against: tool.inputSchema, path: "input") {
             return connection.respondError(.validation(violation.description, field: violation.path))
         }
-        switch calls.start(tool: tool, input: parsed.input, owner: owner, sessionId: parsed.sessionId,
+        switch calls.start(tool: tool, input: parsed.input, owner: owner, surface: .execute, sessionId: parsed.sessionId,
                            requestId: parsed.requestId, keepsEvents: true) {
         case .success(let record):
             connection.respondJSON(200, ["call_id": .string(record.id), "status": "started"])

@@ -309,7 +309,7 @@ final class Methods {
         let run = ToolRun(id: id, params: params, context: context, reply: reply, calls: calls)
         let session = context.session
         let key = Methods.key(id)
-        let started = calls.start(tool: tool, input: arguments, owner: context.owner, sessionId: session?.id,
+        let started = calls.start(tool: tool, input: arguments, owner: context.owner, surface: .mcp, sessionId: session?.id,
                                   keepsEvents: false, canAskClient: true) { [weak session] event in
             if event.isTerminal { session?.callsInFlight[key] = nil }
             run.apply(event)

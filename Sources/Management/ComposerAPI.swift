@@ -103,7 +103,7 @@ public final class ComposerAPI {
             guard let tool = registry.calls.tool(named: name) else { return completion(.failure(.noTool(name))) }
             let toolArguments = body["name"] != nil ? (body["arguments"] ?? .object(JSONObject())) : (arguments["arguments"] ?? .object(JSONObject()))
             guard toolArguments.objectValue != nil else { return completion(.failure(.invalid("arguments must be an object", field: "arguments"))) }
-            registry.invoke(tool, arguments: toolArguments, owner: owner) { outcome in
+            registry.invoke(tool, arguments: toolArguments, owner: owner, surface: .composer) { outcome in
                 completion(outcome.map { result in (.object(result), result["content"]?.arrayValue ?? []) })
             }
         case "register_mcp_server":

@@ -37,6 +37,16 @@ public enum CallEvent: Sendable {
         default: return false
         }
     }
+
+    /// A terminal event's outcome as the call table and metrics name it: finished, error, cancelled.
+    public var outcomeName: String {
+        switch self {
+        case .finished: return "finished"
+        case .failed: return "error"
+        case .cancelled: return "cancelled"
+        default: return "running"
+        }
+    }
 }
 
 public enum PoolCallState: Sendable { case pending, running, ended }

@@ -9,6 +9,7 @@ import JSON
 import Logging
 import Management
 import MCP
+import Metrics
 import Pool
 import SystemCalls
 import Systemd
@@ -58,6 +59,7 @@ final class Supervisor {
     /// Every pool: mcp-worker's, the stdio servers', and the retiring ones.
     private var allPools: [WorkerPool] { [pool] + Array(calls.serverPools.values) + retiredPools.map(\.pool) }
     private let api: ExecuteAPI
+    private let metrics = Metrics()
     private let mcp: MCPService
     private let router: Router
     private let server: HTTPServer
@@ -125,6 +127,7 @@ final class Supervisor {
         apiConfiguration.streamTimeoutMs = Int64(configuration.streamTimeout * 1000)
         apiConfiguration.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
         api = ExecuteAPI(configuration: apiConfiguration, calls: calls, loop: loop)
+        api.metricsText = { [metrics] in metrics.render() }
 
         var mcpSettings = MCPSettings()
         mcpSettings.serverVersion = Configuration.version
@@ -228,7 +231,11 @@ final class Supervisor {
             self.received(signal)
         }
         pool.onCountsChanged = { [unowned self] in self.countsChanged() }
-        calls.onCallEnded = { [unowned self] tool, event, latency in self.registry.record(tool: tool, event: event, latencyMs: latency) }
+        calls.onCallEnded = { [unowned self] tool, event, micros, surface in
+            self.registry.record(tool: tool, event: event, latencyMs: micros / 1000)
+            self.metrics.callEnded(tool: tool.name, surface: surface.rawValue, outcome: event.outcomeName, seconds: Double(micros) / 1e6)
+        }
+        MetricsGauges.register(on: metrics, table: table, calls: calls, server: server, api: api, mcp: mcp, registry: registry)
         let problems = try registry.load(configuration: try configuration.configFile.map(Supervisor.loadConfigurationFile))
         // A wrong configuration file is the operator's to fix before mcpd serves; a state-file item
         // that no longer loads is logged and skipped, so a restart never fails on what it kept.
