@@ -33,8 +33,8 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
         // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
         .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
-        // Who is calling: bearer tokens to owners, compared in constant time.
-        .target(name: "Access"),
+        // Who is calling: tokens and API keys to identities (tenant, role), compared in constant time.
+        .target(name: "Access", dependencies: ["SystemCalls"]),
         // Starting, tracking and cancelling calls for every surface, through the one pool.
         .target(name: "Calls", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls"]),
         // The seed-000 execute/stream API and health probes.

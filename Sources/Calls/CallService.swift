@@ -26,8 +26,8 @@ public final class CallService {
     public var serverPools: [String: WorkerPool] = [:]
     public let store = CallStore()
     public let directory: Directory
-    /// Hears how every call ended and how long it took (the registry's statistics).
-    public var onCallEnded: ((ToolDefinition, CallEvent, Int64) -> Void)?
+    /// Hears how every call ended, how long it took and whose it was (the registry's statistics).
+    public var onCallEnded: ((ToolDefinition, CallEvent, Int64, String) -> Void)?
     private let defaultDeadlineSeconds: Double
     /// Per-tool deadlines from the command line, overriding the tools' own.
     private let toolDeadlines: [String: Double]
@@ -40,10 +40,10 @@ public final class CallService {
         self.toolDeadlines = toolDeadlines
     }
 
-    /// The tools in the order they are listed.
-    public var tools: [ToolDefinition] { directory.tools }
+    /// The tools a tenant sees, in the order they are listed.
+    public func tools(for tenant: String) -> [ToolDefinition] { directory.tools(for: tenant) }
 
-    public func tool(named name: String) -> ToolDefinition? { directory.tool(named: name) }
+    public func tool(named name: String, tenant: String) -> ToolDefinition? { directory.tool(named: name, tenant: tenant) }
 
     public func deadline(for tool: ToolDefinition) -> Double {
         toolDeadlines[tool.name] ?? tool.deadlineSeconds ?? defaultDeadlineSeconds
@@ -76,7 +76,7 @@ public final class CallService {
             record.apply(event)
             if event.isTerminal {
                 self.store.markEnded(record)
-                self.onCallEnded?(tool, event, Clock.monotonicMillis() - startedMs)
+                self.onCallEnded?(tool, event, Clock.monotonicMillis() - startedMs, owner)
             }
             if case .ask = event, !canAskClient {
                 self.answer(record, error: "this tool needs to ask the client, which is not possible through this API")
