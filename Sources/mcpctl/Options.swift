@@ -37,6 +37,9 @@ struct ParsedOptions {
     func isSet(_ option: OptionSpec) -> Bool { flags.contains(option.name) }
     func value(of option: OptionSpec) -> String? { values[option.name] }
 
+    /// A value given without its option's name (a command's positional argument).
+    mutating func set(_ option: OptionSpec, _ value: String) { values[option.name] = value }
+
     /// Consumes the option at `index` (and its value) if it is one of `accepted`; advances `index`.
     mutating func consume(_ arguments: [String], at index: inout Int, accepting accepted: [OptionSpec]) throws(UsageError) {
         let argument = arguments[index]

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALPHA, assert_error, wait_until
+from conftest import ALPHA, assert_error, run_mcpctl, wait_until
 from mcp_http import StreamableClient, TenantClient, json_body, request_body, send
 from toolhost import (FIXTURES, PYTHON, composer, composer_call, composer_data, composer_err,
                       composer_ok, composer_tools, manifest, start_mcpd, v1, v1_data, v1_err,
@@ -382,3 +382,40 @@ def test_the_operator_makes_a_tenants_first_key(mcpd_factory, tmp_path):
     assert {k["id"] for k in v1_data(v1(m, "GET", f"/keys?tenant={TENANT_B}", token=OP))} == {created["id"], second["id"]}
     assert v1_data(v1(m, "GET", "/keys", token=OP)) == []
     v1_err(v1(m, "GET", f"/keys?tenant={TENANT_A}", token=B_OWN), 403, "forbidden")
+
+
+def test_mcpctl_keys_create_list_revoke(mcpd_factory, tmp_path):
+    m = mcpd_factory("--tokens-file", tokens_file(tmp_path / "tokens"))
+    admin = tmp_path / "admin-token"
+    admin.write_text(A_ADM + "\n")
+    base = ["--url", f"http://127.0.0.1:{m.port}", "--token-file", admin]
+    code, out, err = run_mcpctl(["keys", "create", "--name", "nightly", "--role", "viewer", *base])
+    assert code == 0, err
+    secret = out.strip()
+    assert secret.startswith("mcpd_") and "\n" not in secret and secret not in err, (out, err)
+    key_id = err.split()[1]
+    assert key_id.startswith("key_") and f"tenant {TENANT_A}" in err and "role viewer" in err, err
+    # The key reads (a viewer) in tenant A.
+    assert "echo" in manifest(m, token=secret)
+    assert_error(m.execute("echo", {"message": "x"}, token=secret), 403, "AUTHZ_ERROR")
+
+    code, out, err = run_mcpctl(["keys", "list", "--json", *base])
+    assert code == 0, err
+    listed = json.loads(out)
+    assert [(k["id"], k["name"], k["role"], k["tenant"]) for k in listed] == [(key_id, "nightly", "viewer", TENANT_A)]
+    assert secret not in out
+    code, out, _ = run_mcpctl(["keys", "list", *base])
+    assert code == 0 and key_id in out and "nightly" in out and secret not in out, out
+
+    # An admin may not mint an owner; mcpd's refusal is the error, exit status 1.
+    code, out, err = run_mcpctl(["keys", "create", "--name", "x", "--role", "owner", *base])
+    assert code == 1 and out == "" and "may not create" in err, (code, out, err)
+
+    code, out, err = run_mcpctl(["keys", "revoke", key_id, *base])
+    assert (code, out.strip()) == (0, f"revoked {key_id}"), err
+    assert m.get("/mcp/manifest", token=secret).status == 403
+    code, _, err = run_mcpctl(["keys", "revoke", key_id, *base])
+    assert code == 1 and "Key not found" in err, err
+    # No credential: a clear usage message, nothing sent.
+    code, _, err = run_mcpctl(["keys", "list", "--url", f"http://127.0.0.1:{m.port}"])
+    assert code == 1 and "MCPD_TOKEN" in err, err
