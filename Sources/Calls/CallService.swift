@@ -51,6 +51,13 @@ public final class CallService {
 
     public var activeCount: Int { store.activeCount }
 
+    /// The owner as the call table shows it (32 bytes, for `mcpctl status`): "name@tenant", the
+    /// credential's name first so that a long tenant id (a UUID) is what gets cut, not the name.
+    static func tableOwner(_ owner: String) -> String {
+        guard let slash = owner.utf8.firstIndex(of: UInt8(ascii: "/")) else { return owner }
+        return String(owner[owner.index(after: slash)...]) + "@" + String(owner[..<slash])
+    }
+
     /// Starts a call whose input has already passed the tool's schema. The observer hears every
     /// event, possibly before this returns (an idle worker may take the call at once).
     public func start(tool: ToolDefinition, input: JSONValue, owner: String, sessionId: String? = nil,
@@ -72,7 +79,7 @@ public final class CallService {
         }
         let startedMs = Clock.monotonicMillis()
         let submitted = targetPool.submit(tool: route.upstreamName, spec: route.spec, input: bytes, callId: record.id,
-                                          owner: owner, deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
+                                          owner: CallService.tableOwner(owner), deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
             record.apply(event)
             if event.isTerminal {
                 self.store.markEnded(record)

@@ -20,8 +20,8 @@ public final class Directory {
     /// Listed tools, in order: enabled ones whose server is active.
     public private(set) var scopedTools: [Scoped] = []
     private var sharedByName: [String: ToolDefinition] = [:]
-    /// A tenant's own tools, by "tenant\0name".
-    private var ownByName: [String: ToolDefinition] = [:]
+    /// Each tenant's own tools, by tenant, then name.
+    private var ownByName: [String: [String: ToolDefinition]] = [:]
     public private(set) var prompts: [RegisteredPrompt] = []
     /// Bumped on every change of the tool list; MCP sends list_changed when it moves.
     public private(set) var toolsVersion = 0
@@ -37,12 +37,12 @@ public final class Directory {
     public func tools(for tenant: String) -> [ToolDefinition] {
         scopedTools.compactMap { item in
             if let owner = item.tenant { return owner == tenant ? item.tool : nil }
-            return ownByName[tenant + "\u{0}" + item.tool.name] == nil ? item.tool : nil
+            return ownByName[tenant]?[item.tool.name] == nil ? item.tool : nil
         }
     }
 
     public func tool(named name: String, tenant: String) -> ToolDefinition? {
-        ownByName[tenant + "\u{0}" + name] ?? sharedByName[name]
+        ownByName[tenant]?[name] ?? sharedByName[name]
     }
 
     /// Publishes a new tool list; observers hear of it only when something a client sees changed.
@@ -57,7 +57,7 @@ public final class Directory {
         ownByName = [:]
         for item in tools {
             if let tenant = item.tenant {
-                if ownByName[tenant + "\u{0}" + item.tool.name] == nil { ownByName[tenant + "\u{0}" + item.tool.name] = item.tool }
+                if ownByName[tenant]?[item.tool.name] == nil { ownByName[tenant, default: [:]][item.tool.name] = item.tool }
             } else if sharedByName[item.tool.name] == nil {
                 sharedByName[item.tool.name] = item.tool
             }

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALPHA, assert_error, run_mcpctl, wait_until
+from conftest import ALPHA, assert_error, ctl_find_call, run_mcpctl, wait_until
 from mcp_http import StreamableClient, TenantClient, json_body, request_body, send
 from toolhost import (FIXTURES, PYTHON, composer, composer_call, composer_data, composer_err,
                       composer_ok, composer_tools, manifest, start_mcpd, v1, v1_data, v1_err,
@@ -145,6 +145,11 @@ def test_another_tenants_call_answers_like_a_call_that_never_existed(m):
     never = str(uuid.uuid4())
     try:
         m.wait_status(call_id, "running", token=A_MEM, timeout=15)
+        # mcpctl shows whose it is: the credential's name first, then (as much as fits) its tenant.
+        code, out, err = run_mcpctl(["status", "--json"], runtime_dir=m.runtime_dir)
+        assert code == 0, err
+        owner = ctl_find_call(json.loads(out), call_id)["owner"]
+        assert owner.startswith("a-mem@") and TENANT_A.startswith(owner[len("a-mem@"):]) and len(owner) >= 20, owner
         for token in (B_OWN, B_MEM, OP, A_OWN):  # A's owner is another credential: calls are per credential
             for path in (f"/mcp/calls/{{}}", f"/mcp/stream/{{}}"):
                 theirs, missing = m.get(path.format(call_id), token=token), m.get(path.format(never), token=token)
