@@ -424,3 +424,27 @@ def test_mcpctl_keys_create_list_revoke(mcpd_factory, tmp_path):
     # No credential: a clear usage message, nothing sent.
     code, _, err = run_mcpctl(["keys", "list", "--url", f"http://127.0.0.1:{m.port}"])
     assert code == 1 and "MCPD_TOKEN" in err, err
+
+
+def test_each_tenants_registrations_come_back_as_its_own_after_a_restart(mcpd_factory, tmp_path):
+    state = tmp_path / "state"
+    flags = ("--tokens-file", tokens_file(tmp_path / "tokens"), "--state-dir", state)
+    m = mcpd_factory(*flags)
+    for token, mark in ((A_OWN, "mark-A"), (B_OWN, "mark-B")):
+        composer_ok(composer(m, "register_mcp_server", stdio_server("files", mark, tmp_path), token=token))
+        composer_ok(composer(m, "add_tools", {"tools": [curl_tool("lookup", mark)]}, token=token))
+        composer_ok(composer(m, "add_prompts", {"prompt_config": [
+            {"name": "greet", "description": mark, "template": f"hi from {mark}"}]}, token=token))
+    composer_ok(composer(m, "update_tool_description", {"tool_name": "lookup", "description": "B's lookup"}, token=B_OWN))
+    m.stop()
+
+    m = mcpd_factory(*flags)
+    for token, mark in ((A_MEM, "mark-A"), (B_MEM, "mark-B")):
+        wait_until(lambda: "files__info" in manifest(m, token=token), 30, message="files tools after restart")
+        assert info_mark(execute_text(m, "files__info", {}, token)) == mark
+        got = StreamableClient(m, token=token).result("prompts/get", {"name": "greet", "arguments": {}})
+        assert got["messages"][0]["content"]["text"] == f"hi from {mark}", got
+    assert manifest(m, token=B_MEM)["lookup"]["description"] == "B's lookup"
+    assert manifest(m, token=A_MEM)["lookup"]["description"] == "lookup of mark-A"
+    assert not {"files__info", "lookup"} & set(manifest(m, token=OP))
+    assert "files" not in {s["id"] for s in composer_data(composer(m, "list_member_servers", token=OP))}
