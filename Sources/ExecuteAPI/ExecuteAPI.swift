@@ -85,7 +85,7 @@ public final class ExecuteAPI: HTTPHandler {
         let identity: Identity
         switch configuration.authenticator.authenticate(authorization: request.header("authorization"), apiKey: request.header("x-api-key")) {
         case .identity(let found): identity = found
-        case .missing: return connection.respondError(.authentication("missing Authorization: Bearer header"))
+        case .missing: return connection.respondError(.authentication("missing Authorization: Bearer header (or X-API-Key)"))
         case .malformed: return connection.respondError(.authentication("malformed Authorization header; expected 'Bearer <token>'"))
         case .unknown: return connection.respondError(.authorization)
         }

@@ -51,6 +51,7 @@ struct Configuration {
                                   systemd passes sockets (LISTEN_FDS): those are served instead.
     AUTHENTICATION
       --token TOKEN               Accept this bearer token (repeatable); owners token-1, token-2, ...
+                                  of tenant "default"
       --tokens-file PATH          One token per line, "NAME TOKEN [ROLE [TENANT]]" or "TOKEN"; ROLE is
                                   owner (default), admin, member or viewer; TENANT is an id of
                                   letters, digits, '.', '_', '-' (or a UUID), default "default";

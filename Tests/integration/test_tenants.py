@@ -448,3 +448,20 @@ def test_each_tenants_registrations_come_back_as_its_own_after_a_restart(mcpd_fa
     assert manifest(m, token=A_MEM)["lookup"]["description"] == "lookup of mark-A"
     assert not {"files__info", "lookup"} & set(manifest(m, token=OP))
     assert "files" not in {s["id"] for s in composer_data(composer(m, "list_member_servers", token=OP))}
+
+
+@pytest.mark.parametrize("line, complaint", [
+    ("x tok-000001 member bad/tenant", "tenant 'bad/tenant'"),
+    ("x tok-000001 member " + "t" * 65, "tenant '"),
+    ("a/b tok-000001 member t1", "must not contain '/'"),
+    ("x tok-000001 superuser t1", "unknown role 'superuser'"),
+    ("x tok-000001 member t1 extra", "NAME TOKEN [ROLE [TENANT]]"),
+])
+def test_a_bad_tokens_file_line_stops_mcpd_with_a_clear_message(mcpd_factory, tmp_path, line, complaint):
+    path = tmp_path / "tokens"
+    path.write_text(line + "\n")
+    m = mcpd_factory("--tokens-file", path, wait=False)
+    m.expect_exit = 2
+    assert m.proc.wait(timeout=10) == 2
+    err = m.stderr_text()
+    assert complaint in err and "tok-000001" not in err, err
