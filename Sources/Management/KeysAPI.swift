@@ -89,6 +89,9 @@ public final class KeysAPI {
         self.authenticator = authenticator
     }
 
+    static let maxKeysPerTenant = 1000
+    static let maxKeys = 10_000
+
     public static func serves(_ path: Substring) -> Bool { path == "/v1/keys" || path.hasPrefix("/v1/keys/") }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
@@ -156,6 +159,11 @@ public final class KeysAPI {
         }
         guard role.rank <= identity.role.rank else {
             return fail(connection, 403, "forbidden", "a \(identity.role.rawValue) may not create a key with the \(role.rawValue) role")
+        }
+        // Every request with an unknown credential is compared with every key: keep that bounded.
+        guard keyring.keys.filter({ $0.tenant == tenant }).count < KeysAPI.maxKeysPerTenant,
+              keyring.keys.count < KeysAPI.maxKeys else {
+            return fail(connection, 409, "limit_exceeded", "too many keys (at most \(KeysAPI.maxKeysPerTenant) per tenant, \(KeysAPI.maxKeys) in all); revoke some first")
         }
         let (key, secret) = keyring.create(name: name, tenant: tenant, role: role)
         Log.info("API key created", ["key_id": key.id, "tenant": tenant, "role": role.rawValue, "by": identity.owner])
