@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import stat
-import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from conftest import ALPHA, assert_error, ctl_find_call, run_mcpctl, wait_until
+from conftest import assert_error, ctl_find_call, run_mcpctl, wait_until
 from mcp_http import StreamableClient, TenantClient, json_body, request_body, send
 from toolhost import (FIXTURES, PYTHON, composer, composer_call, composer_data, composer_err,
                       composer_ok, composer_tools, manifest, start_mcpd, v1, v1_data, v1_err,
-                      v1_ok, )
+                      v1_ok)
 
 HOSTILE = str(FIXTURES / "hostile_stdio_server.py")
 TENANT_A = str(uuid.UUID("6f1c2a4e-0d7b-4c1e-9a55-3b2f8e7d9c10"))
