@@ -33,8 +33,8 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
         // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
         .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
-        // Who is calling: bearer tokens to owners, compared in constant time.
-        .target(name: "Access"),
+        // Who is calling: tokens and API keys to identities (tenant, role), compared in constant time.
+        .target(name: "Access", dependencies: ["SystemCalls"]),
         // Starting, tracking and cancelling calls for every surface, through the one pool.
         .target(name: "Calls", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls"]),
         // The seed-000 execute/stream API and health probes.
@@ -56,13 +56,14 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(
             name: "mcpctl",
-            dependencies: ["CallTable", "SystemCalls", "JSON"]),
+            dependencies: ["CallTable", "SystemCalls", "JSON", "HTTPClient"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "HTTPClient", "ToolSources", "JSON", "Tools"]),
         .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
     ]
 )

@@ -8,7 +8,7 @@ import Pool
 import SystemCalls
 import Tools
 
-public struct ExecuteAPIConfiguration: Sendable {
+public struct ExecuteAPIConfiguration {
     public var authenticator: Authenticator
     public var streamTimeoutMs: Int64 = 300_000
     public var keepAliveIntervalMs: Int64 = 15_000
@@ -85,17 +85,24 @@ public final class ExecuteAPI: HTTPHandler {
         case .readyz: return readiness(connection)
         default: break
         }
-        let owner: String
-        switch configuration.authenticator.authenticate(authorization: request.header("authorization")) {
-        case .owner(let name): owner = name
-        case .missing: return connection.respondError(.authentication("missing Authorization: Bearer header"))
+        let identity: Identity
+        switch configuration.authenticator.authenticate(authorization: request.header("authorization"), apiKey: request.header("x-api-key")) {
+        case .identity(let found): identity = found
+        case .missing: return connection.respondError(.authentication("missing Authorization: Bearer header (or X-API-Key)"))
         case .malformed: return connection.respondError(.authentication("malformed Authorization header; expected 'Bearer <token>'"))
         case .unknown: return connection.respondError(.authorization)
         }
+        // Calls are kept per credential ("tenant/name"), tools looked up in its tenant's view.
+        let owner = identity.owner
         switch route {
-        case .manifest: manifest(connection)
-        case .metrics: metrics(owner, connection)
-        case .execute: execute(request, owner, connection)
+        case .manifest: manifest(identity.tenant, connection)
+        case .metrics: metrics(identity, connection)
+        case .execute:
+            guard identity.role.mayCall else {
+                return connection.respondError(APIError(status: 403, code: "AUTHZ_ERROR",
+                                                        message: "calling tools needs a member role or higher; yours is \(identity.role.rawValue)"))
+            }
+            execute(request, identity, connection)
         case .cancelAll: cancelAll(owner, connection)
         case .stream(let id): stream(id, request, owner, connection)
         case .cancel(let id): cancel(id, owner, connection)
@@ -114,14 +121,16 @@ public final class ExecuteAPI: HTTPHandler {
 
     // MARK: probes and metrics
 
-    /// Prometheus text for owners and admins: the figures span every tool and server, so they are
-    /// for operators (Prometheus sends the token with `authorization: {credentials_file: …}`).
-    private func metrics(_ owner: String, _ connection: HTTPConnection) {
+    /// Prometheus text for the operator — an owner or admin of the default tenant: the figures
+    /// span every tenant's tools and servers (Prometheus sends the token with
+    /// `authorization: {credentials_file: …}`).
+    private func metrics(_ identity: Identity, _ connection: HTTPConnection) {
         guard let metricsText else {
             return connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for /metrics"))
         }
-        guard configuration.authenticator.role(of: owner).mayManage else {
-            return connection.respondError(APIError(status: 403, code: "AUTHZ_ERROR", message: "metrics are for the owner and admin roles"))
+        guard identity.role.mayManage, identity.tenant == Tenant.defaultId else {
+            return connection.respondError(APIError(status: 403, code: "AUTHZ_ERROR",
+                                                    message: "metrics are for the owner and admin roles of the default tenant"))
         }
         connection.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
                            body: Array(metricsText().utf8))
@@ -142,8 +151,8 @@ public final class ExecuteAPI: HTTPHandler {
         }
     }
 
-    private func manifest(_ connection: HTTPConnection) {
-        let list: [JSONValue] = calls.tools.map { tool in
+    private func manifest(_ tenant: String, _ connection: HTTPConnection) {
+        let list: [JSONValue] = calls.tools(for: tenant).map { tool in
             .object(JSONObject([
                 ("name", .string(tool.name)),
                 ("description", .string(tool.description)),
@@ -156,7 +165,8 @@ public final class ExecuteAPI: HTTPHandler {
 
     // MARK: execute
 
-    private func execute(_ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
+    private func execute(_ request: HTTPRequest, _ identity: Identity, _ connection: HTTPConnection) {
+        let owner = identity.owner
         let parsed: ExecuteRequest
         switch ExecuteRequest.parse(request.body) {
         case .success(let value): parsed = value
@@ -165,7 +175,7 @@ public final class ExecuteAPI: HTTPHandler {
         if let requestId = parsed.requestId, let existing = store.call(owner: owner, requestId: requestId) {
             return connection.respondJSON(200, ["call_id": .string(existing.id), "status": .string(existing.status.rawValue)])
         }
-        guard let tool = calls.tool(named: parsed.tool) else { return connection.respondError(.toolNotFound(parsed.tool)) }
+        guard let tool = calls.tool(named: parsed.tool, tenant: identity.tenant) else { return connection.respondError(.toolNotFound(parsed.tool)) }
         if let violation = JSONSchema.validate(parsed.input, against: tool.inputSchema, path: "input") {
             return connection.respondError(.validation(violation.description, field: violation.path))
         }

@@ -32,6 +32,7 @@ public final class MCPService {
         self.authenticator = authenticator
         self.calls = calls
         self.methods = Methods(calls: calls, settings: settings)
+        methods.role = { [unowned authenticator] owner in authenticator.role(of: owner) }
         self.sessions = SessionStore(idleTimeoutMs: settings.sessionIdleTimeoutMs, maxSessions: settings.maxSessions)
         streamable = StreamableHTTPTransport(service: self)
         legacy = LegacySSETransport(service: self)
@@ -69,9 +70,9 @@ public final class MCPService {
             return connection.respondRPCError(403, error)
         }
         let owner: String
-        switch authenticator.authenticate(authorization: request.header("authorization")) {
-        case .owner(let name):
-            owner = name
+        switch authenticator.authenticate(authorization: request.header("authorization"), apiKey: request.header("x-api-key")) {
+        case .identity(let identity):
+            owner = identity.owner
         case .missing, .malformed, .unknown:
             if isTenant { return tenant.respondUnauthorized(request, connection) }
             let error = RPCError(code: RPCError.authenticationRequired, message: "Authentication required: send Authorization: Bearer <token>")

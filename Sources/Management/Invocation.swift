@@ -36,10 +36,7 @@ extension Registry {
 enum ManagementHTTP {
     /// Seed 001 accepts `Authorization: Bearer <token>` or `X-API-Key: <key>`: the same tokens.
     static func identify(_ request: HTTPRequest, _ authenticator: Authenticator) -> Authenticator.Outcome {
-        if let key = request.header("x-api-key"), request.header("authorization") == nil {
-            return authenticator.authenticate(apiKey: key)
-        }
-        return authenticator.authenticate(authorization: request.header("authorization"))
+        authenticator.authenticate(authorization: request.header("authorization"), apiKey: request.header("x-api-key"))
     }
 
     static func respond(_ connection: HTTPConnection, _ status: Int, _ value: JSONValue, headers: [(String, String)] = []) {

@@ -42,7 +42,8 @@ enum MCPCtl {
 
     /// Every command, in the order `mcpctl --help` lists them.
     static let subcommands: [any Subcommand.Type] = [StatusCommand.self, HealthCommand.self, TopCommand.self,
-                                                     CallsCommand.self, CancelCommand.self, CancelAllCommand.self]
+                                                     CallsCommand.self, CancelCommand.self, CancelAllCommand.self,
+                                                     KeysCreateCommand.self, KeysListCommand.self, KeysRevokeCommand.self]
 
     static let runtimeDirectoryOption = OptionSpec(
         "--runtime-dir", value: "dir",
@@ -54,11 +55,13 @@ enum MCPCtl {
 
     static let globalOptions = [runtimeDirectoryOption, tableOption]
 
-    static let abstract = "Inspect and probe a running mcpd through its shared-memory call table."
+    static let abstract = "Inspect and probe a running mcpd through its shared-memory call table; manage its API keys."
     static let discussion = """
-        mcpctl reads the call table that mcpd keeps in its runtime directory, without HTTP and \
-        without a token; it needs read access to the table (the mcpd user or its group), and \
-        write access to cancel calls (the mcpd user).
+        mcpctl status, health, top and calls read the call table that mcpd keeps in its runtime \
+        directory, without HTTP and without a token; they need read access to the table (the mcpd \
+        user or its group), and cancel and cancel-all need write access (the mcpd user). mcpctl keys \
+        create|list|revoke manage API keys through the running mcpd's /v1/keys over HTTP, with an \
+        owner's or admin's token (--token-file or MCPD_TOKEN).
         """
 
     static func main(_ arguments: [String]) -> Int32 {
@@ -84,7 +87,15 @@ enum MCPCtl {
         guard index < arguments.count else {
             return usageError("Missing a subcommand.", usage: mainUsage, helpCommand: "mcpctl --help")
         }
-        let name = arguments[index]
+        var name = arguments[index]
+        // Two-word commands: "keys create", "keys list", "keys revoke".
+        if name == "keys" {
+            guard index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-") else {
+                return usageError("'keys' needs an action: create, list or revoke.", usage: mainUsage, helpCommand: "mcpctl --help")
+            }
+            index += 1
+            name += " " + arguments[index]
+        }
         guard let command = subcommands.first(where: { $0.name == name }) else {
             return usageError("Unknown subcommand '\(name)'.", usage: mainUsage, helpCommand: "mcpctl --help")
         }
@@ -133,7 +144,7 @@ enum MCPCtl {
             Descriptor.writeAll(1, text)
             return 0
         }
-        guard let command = subcommands.first(where: { $0.name == topic }) else {
+        guard let command = subcommands.first(where: { $0.name == topic || $0.name == "keys " + topic }) else {
             return usageError("Unknown subcommand '\(topic)'.", usage: mainUsage, helpCommand: "mcpctl --help")
         }
         var text = "OVERVIEW: \(command.abstract)\n\n"

@@ -53,8 +53,12 @@ struct Configuration {
                                   systemd passes sockets (LISTEN_FDS): those are served instead.
     AUTHENTICATION
       --token TOKEN               Accept this bearer token (repeatable); owners token-1, token-2, ...
-      --tokens-file PATH          One token per line, "NAME TOKEN [ROLE]" or "TOKEN"; ROLE is owner
-                                  (default), admin, member or viewer; '#' starts a comment.
+                                  of tenant "default"
+      --tokens-file PATH          One token per line, "NAME TOKEN [ROLE [TENANT]]" or "TOKEN"; ROLE is
+                                  owner (default), admin, member or viewer; TENANT is an id of
+                                  letters, digits, '.', '_', '-' (or a UUID), default "default";
+                                  '#' starts a comment. API keys made at run time (/v1/keys,
+                                  mcpctl keys) are kept hashed in the state directory's keys.json.
                                   MCPD_TOKENS (comma-separated) adds more. With no token at all, the
                                   development token super-secret-token is used, on loopback only.
     WORKERS

@@ -23,18 +23,22 @@ final class Router: HTTPHandler {
     let mcp: MCPService
     let composer: ComposerAPI
     let registryAPI: RegistryAPI
+    let keysAPI: KeysAPI
 
-    init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI) {
+    init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI, keysAPI: KeysAPI) {
         self.api = api
         self.mcp = mcp
         self.composer = composer
         self.registryAPI = registryAPI
+        self.keysAPI = keysAPI
     }
 
     func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
         let path = request.path
         if ComposerAPI.serves(path) {
             composer.handle(request, on: connection)
+        } else if KeysAPI.serves(path) {
+            keysAPI.handle(request, on: connection)
         } else if RegistryAPI.serves(path) {
             registryAPI.handle(request, on: connection)
         } else if MCPService.serves(path) {
@@ -53,6 +57,8 @@ final class Supervisor {
     private let pool: WorkerPool
     private let calls: CallService
     private let registry: Registry
+    private let keyring: Keyring
+    private let keyFile: KeyFile
     /// Pools of stdio servers deleted or deactivated, until their last process is reaped.
     /// Pools of stdio servers deleted or deactivated, with when whatever is left of them is killed.
     private var retiredPools: [(pool: WorkerPool, killAtMs: Int64)] = []
@@ -122,7 +128,14 @@ final class Supervisor {
             pool.maintainPool()
             return pool
         }
-        let authenticator = Authenticator(credentials)
+        keyFile = KeyFile(directory: registrySettings.stateDirectory ?? ".mcpd-state")
+        do {
+            keyring = Keyring(keys: try keyFile.load())
+        } catch {
+            throw Configuration.UsageError(message: "cannot read the API keys: \(error.description)")
+        }
+        keyring.onChange = { [keyFile, unowned keyring] in keyFile.save(keyring) }
+        let authenticator = Authenticator(credentials, keyring: keyring)
         var apiConfiguration = ExecuteAPIConfiguration(authenticator: authenticator)
         apiConfiguration.streamTimeoutMs = Int64(configuration.streamTimeout * 1000)
         apiConfiguration.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
@@ -148,7 +161,8 @@ final class Supervisor {
                                     })
         router = Router(api: api, mcp: mcp,
                         composer: composer,
-                        registryAPI: RegistryAPI(registry: registry, authenticator: authenticator))
+                        registryAPI: RegistryAPI(registry: registry, authenticator: authenticator),
+                        keysAPI: KeysAPI(keyring: keyring, authenticator: authenticator))
 
         let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
                                           headerTimeoutMs: Int64(configuration.headerTimeout * 1000),
@@ -231,11 +245,13 @@ final class Supervisor {
             self.received(signal)
         }
         pool.onCountsChanged = { [unowned self] in self.countsChanged() }
-        calls.onCallEnded = { [unowned self] tool, event, micros, surface in
-            self.registry.record(tool: tool, event: event, latencyMs: micros / 1000)
+        calls.onCallEnded = { [unowned self] tool, event, micros, surface, owner in
+            self.registry.record(tool: tool, event: event, latencyMs: micros / 1000, owner: owner)
             self.metrics.callEnded(tool: tool.name, surface: surface.rawValue, outcome: event.outcomeName, seconds: Double(micros) / 1e6)
         }
         MetricsGauges.register(on: metrics, table: table, calls: calls, server: server, api: api, mcp: mcp, registry: registry)
+        // Keys' last use is kept to the minute, not written on every request.
+        loop.every(milliseconds: 60_000) { [unowned self] in if self.keyring.usedSinceSave { self.keyFile.save(self.keyring) } }
         let problems = try registry.load(configuration: try configuration.configFile.map(Supervisor.loadConfigurationFile))
         // A wrong configuration file is the operator's to fix before mcpd serves; a state-file item
         // that no longer loads is logged and skipped, so a restart never fails on what it kept.
@@ -259,6 +275,7 @@ final class Supervisor {
                                    "workers_max": String(configuration.workersMax), "pid": String(getpid())])
         pool.maintainPool()
         loop.run()
+        if keyring.usedSinceSave { keyFile.save(keyring) }
         table.setSupervisorState(.stopped)
         Log.info("mcpd stopped")
     }
