@@ -1,6 +1,7 @@
 import Calls
 import JSON
 import Pool
+import RateLimit
 import SystemCalls
 import Tools
 
@@ -14,6 +15,9 @@ protocol Reply: AnyObject {
     /// Registers what to do when the client goes away before the response (stateless requests
     /// cancel their call; sessionful ones keep running, so the client can resume).
     func onAbort(_ handler: @escaping () -> Void)
+    /// The one response, a refusal: answered with `status` and `headers` where the transport still
+    /// can (nothing streamed yet), else like `finish`.
+    func finishRefused(_ response: JSONValue, status: Int, headers: [(String, String)])
 }
 
 extension Reply {
@@ -325,6 +329,8 @@ final class Methods {
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is shutting down.")))
         case .failure(.unavailable):
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The tool's server is not running.")))
+        case .failure(.rateLimited(let outcome)):
+            reply.finishRefused(JSONRPCMessage.error(id: id, .rateLimited(outcome)), status: 429, headers: outcome.headers)
         }
     }
 }
