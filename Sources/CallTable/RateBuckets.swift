@@ -156,6 +156,20 @@ extension CallTable {
         return copied
     }
 
+    /// How many buckets hold a client that has used part of its limit (the others are full and free
+    /// for any client): what `mcpctl status` shows, to tell a table running out of buckets.
+    public func activeRateBuckets(nowMicros: Int64 = CallTable.wallMicros()) -> Int {
+        let now = nowMicros - CallTable.rateEpochMicros
+        var active = 0
+        for index in 0..<rateBucketCount {
+            let bucket = rateBucket(index)
+            let key = load64(bucket)
+            let state = load64(bucket + 8)
+            if key != 0, state >> 52 == key >> 52, Int64(state & CallTable.tatMask) > now { active += 1 }
+        }
+        return active
+    }
+
     /// The wall clock in microseconds: buckets are shared between processes (and kept across
     /// restarts), so they need the one clock they all read, not a per-boot monotonic one.
     public static func wallMicros() -> Int64 {

@@ -95,6 +95,16 @@ import Testing
         #expect(newcomer.allowed && newcomer.remaining == 9)
     }
 
+    @Test func activeBucketsAreThoseNotFull() throws {
+        let table = try makeTable()
+        #expect(table.activeRateBuckets(nowMicros: now) == 0)
+        _ = table.takeRateToken(key: RateKey.hash("key:a"), limit: 60, nowMicros: now)
+        _ = table.takeRateToken(key: RateKey.hash("key:b"), limit: 60, nowMicros: now)
+        #expect(table.activeRateBuckets(nowMicros: now) == 2)
+        // One request of 60 a minute comes back within a second: both are full again.
+        #expect(table.activeRateBuckets(nowMicros: now + 1_000_000) == 0)
+    }
+
     @Test func aTableWithoutBucketsFailsOpen() throws {
         let table = try makeTable(buckets: 0)
         #expect(table.takeRateToken(key: RateKey.hash("key:any"), limit: 1, nowMicros: now) == nil)

@@ -16,11 +16,11 @@
 
 from __future__ import annotations
 
-import signal
+import json
 import socket
 import time
 
-from conftest import ALPHA, BETA, HttpConnection, json_body
+from conftest import ALPHA, BETA, json_body, run_mcpctl
 from mcp_http import stateless_body, stateless_headers, stateless_post
 from toolhost import PYTHON, FIXTURES, composer, composer_call, v1, write_json
 
@@ -85,6 +85,10 @@ def test_every_surface_answers_with_the_rate_limit_headers(mcpd):
     # Unauthenticated: the address's bucket, 100 a minute; an error answer carries them too.
     r = mcpd.get("/mcp/manifest", token=None)
     assert r.status == 401 and rate(r)[:2] == (100, 99), r
+    # The buckets are in the call table, where mcpctl sees them: the credential's and the address's.
+    rc, out, err = run_mcpctl(["status", "--json"], mcpd.runtime_dir)
+    assert rc == 0, err
+    assert json.loads(out)["rate_buckets"] == {"active": 2, "total": 16384}, out
 
 
 def test_probes_are_not_limited_and_take_nothing(mcpd_factory):
