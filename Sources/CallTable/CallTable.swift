@@ -21,6 +21,10 @@ public final class CallTable {
     /// while the table is far from full.
     var nextCallSlotHint = 0
     var nextWorkerSlotHint = 0
+    /// True when another supervisor created this table and this one attached to share it
+    /// (`createOrAttach`): the header's supervisor pid, state and heartbeat stay the creator's, so
+    /// this process leaves them alone.
+    public internal(set) var headerIsShared = false
 
     private init(descriptor: Int32, base: UnsafeMutableRawPointer, geometry: Layout.Geometry, isWritable: Bool) {
         self.descriptor = descriptor
@@ -46,6 +50,53 @@ public final class CallTable {
     /// The space is allocated up front: a sparse file on a full tmpfs would SIGBUS a later write.
     public static func create(path: String, callSlots: Int, workerSlots: Int,
                               rateBuckets: Int) throws(CallTableError) -> CallTable {
+        let (table, temporary) = try build(beside: path, callSlots: callSlots, workerSlots: workerSlots, rateBuckets: rateBuckets)
+        guard rename(temporary, path) == 0 else {
+            let error = failure("cannot rename \(temporary) to \(path)", errno)
+            unlink(temporary)
+            throw error  // `table` unmaps and closes as it goes
+        }
+        return table
+    }
+
+    /// The table at `path` shared by several supervisors (mcpd --call-table): attached read-write when
+    /// a valid table is already there, else created. Creation publishes with link(2), which fails
+    /// when the path exists, so two supervisors starting together still end up on one table.
+    /// `created` says whether this process made it (and so owns the header's supervisor fields).
+    public static func createOrAttach(path: String, callSlots: Int, workerSlots: Int,
+                                      rateBuckets: Int) throws(CallTableError) -> (table: CallTable, created: Bool) {
+        if let existing = try openForSharing(path) { return (existing, false) }
+        let (table, temporary) = try build(beside: path, callSlots: callSlots, workerSlots: workerSlots, rateBuckets: rateBuckets)
+        defer { unlink(temporary) }
+        if link(temporary, path) == 0 { return (table, true) }
+        let code = errno
+        guard code == EEXIST, let existing = try openForSharing(path) else {
+            throw failure("cannot publish the call table at \(path)", code)
+        }
+        return (existing, false)
+    }
+
+    /// The table at `path` mapped read-write, or nil when there is none.
+    private static func openForSharing(_ path: String) throws(CallTableError) -> CallTable? {
+        let fd = Glibc.open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        guard fd >= 0 else {
+            if errno == ENOENT { return nil }
+            throw failure("cannot open the shared call table \(path)", errno)
+        }
+        do {
+            let table = try mapExisting(fd, source: path, writable: true)
+            table.headerIsShared = true
+            return table
+        } catch {
+            Descriptor.close(fd)
+            throw error
+        }
+    }
+
+    /// A complete new table in a temporary file beside `path`, not yet published under its name.
+    /// The space is allocated up front: a sparse file on a full tmpfs would SIGBUS a later write.
+    private static func build(beside path: String, callSlots: Int, workerSlots: Int,
+                              rateBuckets: Int) throws(CallTableError) -> (CallTable, String) {
         try checkRange(callSlots, Layout.callSlotRange, "callSlots")
         try checkRange(workerSlots, Layout.workerSlotRange, "workerSlots")
         try checkRange(rateBuckets, Layout.rateBucketRange, "rateBuckets")
@@ -79,12 +130,7 @@ public final class CallTable {
         }
         let table = CallTable(descriptor: fd, base: base, geometry: geometry, isWritable: true)
         table.writeHeader()
-        guard rename(temporary, path) == 0 else {
-            let error = failure("cannot rename \(temporary) to \(path)", errno)
-            unlink(temporary)
-            throw error  // `table` unmaps and closes as it goes
-        }
-        return table
+        return (table, temporary)
     }
 
     /// Maps an inherited descriptor read-write (a worker), after validating the header.
@@ -197,16 +243,31 @@ public final class CallTable {
 
     public func setSupervisorState(_ state: SupervisorState) {
         requireWritable()
+        guard !headerIsShared else { return }
         store32(header(Layout.Header.supervisorState), state.rawValue)
     }
 
     /// Stamps the supervisor heartbeat with the wall clock; probes compare it with their own clock.
     public func stampSupervisorHeartbeat() {
         requireWritable()
+        guard !headerIsShared else { return }
         store64(header(Layout.Header.supervisorHeartbeatMs), UInt64(bitPattern: Clock.wallMillis()))
     }
 
     public var supervisorHeartbeatMs: Int64 { Int64(bitPattern: load64(header(Layout.Header.supervisorHeartbeatMs))) }
+
+    /// Takes over the supervisor fields of a shared table whose creator has exited, so that probes
+    /// follow a supervisor that is still running. Returns whether this process took them.
+    @discardableResult
+    public func adoptHeaderIfCreatorExited() -> Bool {
+        requireWritable()
+        let pid = supervisorPid
+        guard headerIsShared, pid <= 0 || (kill(pid, 0) != 0 && errno == ESRCH) else { return false }
+        headerIsShared = false
+        store32(header(Layout.Header.supervisorPid), UInt32(bitPattern: getpid()))
+        store64(header(Layout.Header.startedAtMs), UInt64(bitPattern: Clock.wallMillis()))
+        return true
+    }
 
     public var startedAtMs: Int64 { Int64(bitPattern: load64(header(Layout.Header.startedAtMs))) }
 

@@ -62,7 +62,9 @@
 //    32  u64 spawned at, wall-clock ms
 //    40..127 reserved, zero.
 //
-// Rate buckets, 64 bytes each at rateBucketsOffset: reserved for a later issue, zero.
+// Rate buckets, 64 bytes each at rateBucketsOffset: token buckets shared by every process that maps
+// the table (u64 key hash, u64 packed state); described in RateBuckets.swift. Readers that do not
+// use them (older mcpctl) may ignore them: the header did not change.
 //
 // The total size is the end of the last region rounded up to a 4096-byte page.
 

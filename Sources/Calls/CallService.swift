@@ -4,6 +4,7 @@
 // cancel_all and draining see every call whichever surface started it.
 import JSON
 import Pool
+import RateLimit
 import SystemCalls
 import Tools
 
@@ -29,6 +30,8 @@ public enum StartFailure: Error, Sendable {
     case draining
     /// The tool's server has no pool (it was removed or deactivated meanwhile).
     case unavailable
+    /// The tool's own rate limit refused the call (HTTP 429, with the outcome's headers).
+    case rateLimited(RateLimitOutcome)
 }
 
 public final class CallService {
@@ -45,6 +48,11 @@ public final class CallService {
     /// Per-tool deadlines from the command line, overriding the tools' own.
     private let toolDeadlines: [String: Double]
     public var phase: ServerPhase = .starting
+    /// Checks a tool's own rate limit for the calling owner as a call starts; a refusal (allowed
+    /// false) ends the start with `.rateLimited`. Set by the supervisor when limits are on.
+    public var admitCall: ((ToolDefinition, String) -> RateLimitOutcome?)?
+    /// Hears each call refused by its tool's rate limit, with the surface it came through (metrics).
+    public var onCallRateLimited: ((CallSurface) -> Void)?
 
     public init(pool: WorkerPool, directory: Directory, defaultDeadlineSeconds: Double, toolDeadlines: [String: Double]) {
         self.pool = pool
@@ -77,6 +85,10 @@ public final class CallService {
                       requestId: String? = nil, keepsEvents: Bool, canAskClient: Bool = false,
                       observer: ((CallEvent) -> Void)? = nil) -> Result<CallRecord, StartFailure> {
         guard phase != .draining else { return .failure(.draining) }
+        if let outcome = admitCall?(tool, owner), !outcome.allowed {
+            onCallRateLimited?(surface)
+            return .failure(.rateLimited(outcome))
+        }
         let record = CallRecord(id: Random.uuid(), owner: owner, tool: tool.name, sessionId: sessionId,
                                 requestId: requestId, keepsEvents: keepsEvents)
         record.observer = observer

@@ -5,6 +5,7 @@ import HTTP
 import JSON
 import Logging
 import Pool
+import RateLimit
 import SystemCalls
 import Tools
 
@@ -189,6 +190,8 @@ public final class ExecuteAPI: HTTPHandler {
             connection.respondError(.draining)
         case .failure(.unavailable):
             connection.respondError(.toolNotFound(parsed.tool))
+        case .failure(.rateLimited(let outcome)):
+            connection.respondError(.rateLimited(outcome))
         }
     }
 

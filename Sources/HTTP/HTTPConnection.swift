@@ -32,6 +32,10 @@ public final class HTTPConnection: EventHandler {
     public private(set) var isStreaming = false
     /// Called once when the connection closes, for the application to drop its references.
     public var onClose: (() -> Void)?
+    /// Header fields for the current request's response, set before the application answers (the
+    /// rate limit fields): added to the response unless it carries a field of the same name itself.
+    /// Used by the next response head, then cleared.
+    public var pendingResponseHeaders: [(String, String)] = []
     /// Monotonic ms of the last byte read or written; drives idle and slow-request timeouts.
     var lastActivityMs: Int64
     /// Monotonic ms when the current, incomplete request head began to arrive (0 when none).
@@ -141,7 +145,7 @@ public final class HTTPConnection: EventHandler {
     /// Sends a complete response to the current request.
     public func respond(status: Int, headers: [(String, String)] = [], body: [UInt8]) {
         guard isOpen, awaitingResponse, !isStreaming else { return }
-        HTTPResponseHead.append(status: status, headers: headers, contentLength: body.count,
+        HTTPResponseHead.append(status: status, headers: withPendingHeaders(headers), contentLength: body.count,
                                 close: !keepAliveAfterResponse, to: &output)
         if !answeringHead { output.append(contentsOf: body) }
         completeResponse()
@@ -151,7 +155,7 @@ public final class HTTPConnection: EventHandler {
     public func beginStream(status: Int, headers: [(String, String)]) {
         guard isOpen, awaitingResponse, !isStreaming else { return }
         isStreaming = true
-        HTTPResponseHead.append(status: status, headers: headers, contentLength: nil,
+        HTTPResponseHead.append(status: status, headers: withPendingHeaders(headers), contentLength: nil,
                                 close: !keepAliveAfterResponse, to: &output)
         flushSoon()
     }
@@ -186,6 +190,12 @@ public final class HTTPConnection: EventHandler {
     }
 
     private func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
+
+    private func withPendingHeaders(_ headers: [(String, String)]) -> [(String, String)] {
+        guard !pendingResponseHeaders.isEmpty else { return headers }
+        defer { pendingResponseHeaders = [] }
+        return headers + pendingResponseHeaders.filter { pending in !headers.contains { $0.0 == pending.0 } }
+    }
 
     /// Flushes now, or at the end of the batch when called from inside a request handler.
     private func flushSoon() {

@@ -105,6 +105,7 @@ struct RPCError: Error {
         switch code {
         case -32601: return 404
         case -32700, -32600, -32602, -32020, -32021, -32022: return 400
+        case RPCError.rateLimited: return 429
         default: return 200
         }
     }

@@ -2,6 +2,7 @@ import Access
 import Calls
 import JSON
 import Pool
+import RateLimit
 import SystemCalls
 import Tools
 
@@ -15,6 +16,9 @@ protocol Reply: AnyObject {
     /// Registers what to do when the client goes away before the response (stateless requests
     /// cancel their call; sessionful ones keep running, so the client can resume).
     func onAbort(_ handler: @escaping () -> Void)
+    /// The one response, a refusal: answered with `status` and `headers` where the transport still
+    /// can (nothing streamed yet), else like `finish`.
+    func finishRefused(_ response: JSONValue, status: Int, headers: [(String, String)])
 }
 
 extension Reply {
@@ -337,6 +341,8 @@ final class Methods {
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The server is shutting down.")))
         case .failure(.unavailable):
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("The tool's server is not running.")))
+        case .failure(.rateLimited(let outcome)):
+            reply.finishRefused(JSONRPCMessage.error(id: id, .rateLimited(outcome)), status: 429, headers: outcome.headers)
         }
     }
 }

@@ -257,6 +257,14 @@ final class StatelessReply: Reply {
         }
     }
 
+    func finishRefused(_ response: JSONValue, status: Int, headers: [(String, String)]) {
+        guard !done, stream == nil, let connection, connection.isOpen else { return finish(response) }
+        done = true
+        abortHandler = nil
+        connection.onClose = nil
+        connection.respondJSONValue(status, response, headers: headers)
+    }
+
     func abandon() {
         guard !done else { return }
         done = true

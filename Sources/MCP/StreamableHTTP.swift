@@ -190,6 +190,12 @@ final class PostReply: Reply {
         }
     }
 
+    func finishRefused(_ response: JSONValue, status: Int, headers: [(String, String)]) {
+        guard !done, log == nil, let connection, connection.isOpen else { return finish(response) }
+        done = true
+        connection.respondJSONValue(status, response, headers: headers)
+    }
+
     func abandon() {
         guard !done else { return }
         done = true

@@ -2,6 +2,7 @@ import Access
 import Calls
 import HTTP
 import JSON
+import RateLimit
 import SystemCalls
 
 /// Seed 001's composer: `POST /mcp/tools/{admin_tool}`, `GET /health`, `GET /health/detailed`.
@@ -219,7 +220,13 @@ public final class ComposerAPI {
         case .inactive: return (409, "SERVER_CONNECTION_FAILED")
         case .executionFailed: return (500, "TOOL_EXECUTION_FAILED")
         case .overloaded: return (503, "TOOL_EXECUTION_FAILED")
+        case .rateLimited: return (429, "RATE_LIMITED")
         }
+    }
+
+    /// The supervisor's refusal of a request to the composer, in its envelope.
+    public func respondRateLimited(_ outcome: RateLimitOutcome, on connection: HTTPConnection) {
+        fail(connection, .rateLimited(outcome))
     }
 
     private func succeed(_ connection: HTTPConnection, data: JSONValue, content: [JSONValue]) {
@@ -232,6 +239,7 @@ public final class ComposerAPI {
         let (defaultStatus, code) = ComposerAPI.code(error.reason)
         var extra = headers
         if error.reason == .overloaded { extra.append(("Retry-After", "1")) }
+        extra += error.headers
         ManagementHTTP.respond(connection, status ?? defaultStatus, .object(JSONObject([
             ("success", false), ("data", .null),
             ("error", .object(JSONObject([("code", .string(code)), ("message", .string(error.message)), ("details", .object(error.details))]))),

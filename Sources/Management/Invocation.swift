@@ -3,6 +3,7 @@ import Calls
 import HTTP
 import JSON
 import Pool
+import RateLimit
 import SystemCalls
 import Tools
 
@@ -28,6 +29,7 @@ extension Registry {
         case .failure(.overloaded): completion(.failure(ManagementError(.overloaded, "every worker is busy and the queue is full; retry shortly")))
         case .failure(.draining): completion(.failure(ManagementError(.overloaded, "the server is shutting down")))
         case .failure(.unavailable): completion(.failure(.noTool(tool.name)))
+        case .failure(.rateLimited(let outcome)): completion(.failure(.rateLimited(outcome)))
         }
     }
 }

@@ -6,11 +6,15 @@ public struct ManagementError: Error, Sendable {
     public enum Reason: Sendable {
         case serverNotFound, toolNotFound, invalidConfiguration, connectionFailed, timeout, executionFailed
         case permissionDenied, authenticationFailed, inactive, overloaded
+        /// A rate limit refused the request; `headers` carry Retry-After and X-RateLimit-*.
+        case rateLimited
     }
 
     public let reason: Reason
     public let message: String
     public var details = JSONObject()
+    /// Header fields the answer must carry whatever the API (rate limit fields).
+    public var headers: [(String, String)] = []
 
     public init(_ reason: Reason, _ message: String, details: JSONObject = JSONObject()) {
         self.reason = reason

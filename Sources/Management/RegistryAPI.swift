@@ -2,6 +2,7 @@ import Access
 import Calls
 import HTTP
 import JSON
+import RateLimit
 import SystemCalls
 
 /// Seed 002's registry under /v1: MCPs are the member servers (stdio ones too, with no endpoint
@@ -271,6 +272,11 @@ public final class RegistryAPI {
 
     // MARK: answers
 
+    /// The supervisor's refusal of a request to /v1, in seed 002's error shape.
+    public func respondRateLimited(_ outcome: RateLimitOutcome, on connection: HTTPConnection) {
+        failUpstream(connection, .rateLimited(outcome))
+    }
+
     private func failUpstream(_ connection: HTTPConnection, _ error: ManagementError) {
         switch error.reason {
         case .connectionFailed: fail(connection, 502, "mcp_unreachable", "Could not connect to MCP server: \(error.message)")
@@ -279,6 +285,7 @@ public final class RegistryAPI {
         case .invalidConfiguration: fail(connection, 400, "validation_error", error.message)
         case .inactive: fail(connection, 409, "mcp_inactive", error.message)
         case .overloaded: fail(connection, 503, "unavailable", error.message, headers: [("Retry-After", "1")])
+        case .rateLimited: fail(connection, 429, "rate_limited", error.message, headers: error.headers)
         default: fail(connection, 502, "mcp_error", error.message)
         }
     }

@@ -13,7 +13,8 @@ public final class Metrics {
 
     private var calls: [CallKey: UInt64] = [:]
     private var durations: [String: Histogram] = [:]
-    private var rateLimited: [String: UInt64] = [:]
+    private struct RateKey: Hashable { let surface: String, limit: String }
+    private var rateLimited: [RateKey: UInt64] = [:]
     /// Families read at scrape time (workers by state, queue depth, open connections …).
     private var gaugeSources: [() -> [Family]] = []
 
@@ -25,9 +26,9 @@ public final class Metrics {
         durations[tool, default: Histogram(bounds: Metrics.durationBuckets)].observe(seconds)
     }
 
-    /// A request refused with 429 by the rate limiter.
-    public func rateLimitRejected(surface: String) {
-        rateLimited[surface, default: 0] += 1
+    /// A request (`limit` "request") or a tool call (`limit` "tool") refused by a rate limit.
+    public func rateLimitRejected(surface: String, limit: String) {
+        rateLimited[RateKey(surface: surface, limit: limit), default: 0] += 1
     }
 
     /// Adds families computed at each scrape.
@@ -48,9 +49,11 @@ public final class Metrics {
             histogram.samples += h.samples(name: histogram.name, labels: [("tool", tool)])
         }
         families.append(histogram)
-        families.append(Family(name: "mcpd_rate_limit_rejections_total", help: "Requests answered 429 by the rate limiter, by surface.",
+        families.append(Family(name: "mcpd_rate_limit_rejections_total",
+                               help: "Requests (limit=request) and tool calls (limit=tool) refused by a rate limit, by surface.",
                                type: .counter,
-                               samples: rateLimited.sorted { $0.key < $1.key }.map { Sample(labels: [("surface", $0.key)], value: Double($0.value)) }))
+                               samples: rateLimited.sorted { ($0.key.surface, $0.key.limit) < ($1.key.surface, $1.key.limit) }
+                                   .map { Sample(labels: [("surface", $0.key.surface), ("limit", $0.key.limit)], value: Double($0.value)) }))
         for source in gaugeSources { families += source() }
         return families.map { $0.text }.joined()
     }

@@ -36,6 +36,17 @@ public final class ServiceNotifier {
     public func stopping(status: String) { send("STOPPING=1\nSTATUS=\(status)") }
     public func watchdog() { send("WATCHDOG=1") }
 
+    /// Keeps `descriptor` in the service manager's fd store under `name` (FDSTORE=1), replacing what
+    /// was stored under that name; it comes back in LISTEN_FDS with that name when the service
+    /// restarts. The unit needs FileDescriptorStoreMax= above 0, else the manager drops it.
+    @discardableResult
+    public func store(descriptor: Int32, name: String) -> Bool {
+        guard let socketPath else { return false }
+        send("FDSTOREREMOVE=1\nFDNAME=\(name)")
+        let message = "FDSTORE=1\nFDNAME=\(name)"
+        return message.withCString { mcpd_notify_send(socketPath, $0, strlen($0), descriptor) } == 0
+    }
+
     /// Sends STATUS= only when the text changed.
     public func status(_ text: String) {
         guard text != lastStatus else { return }

@@ -36,6 +36,7 @@ enum StatusCommand: Subcommand {
             ("uptime", reading.age(of: snapshot.startedAtMs).map { Format.duration(ms: $0) } ?? "-"),
             ("heartbeat", Format.age(of: snapshot.supervisorHeartbeatMs, now: reading.now)),
             ("listen queue", "\(snapshot.queueDepth) of \(snapshot.queueCapacity)"),
+            ("rate buckets", "\(reading.rateBuckets.active) in use of \(reading.rateBuckets.total)"),
             ("workers", workerSummary(reading)),
             ("calls in flight", callSummary(reading, states: [.pending, .running, .reserved])),
         ]
@@ -123,6 +124,10 @@ enum StatusCommand: Subcommand {
             ("depth", JSONText.number(snapshot.queueDepth)),
             ("capacity", JSONText.number(snapshot.queueCapacity)),
         ])
+        let rateBuckets = JSONText.object([
+            ("active", JSONText.number(reading.rateBuckets.active)),
+            ("total", JSONText.number(reading.rateBuckets.total)),
+        ])
         let counters = JSONText.object(CallTableCounter.allCases.map { ($0.name, JSONText.number(snapshot.counters[$0] ?? 0)) })
         let workers = snapshot.workers.map { worker in
             JSONText.object([
@@ -138,6 +143,7 @@ enum StatusCommand: Subcommand {
         return JSONText.object([
             ("supervisor", supervisor),
             ("queue", queue),
+            ("rate_buckets", rateBuckets),
             ("counters", counters),
             ("workers", JSONText.array(workers)),
             ("calls", JSONText.array(calls)),

@@ -14,10 +14,13 @@ struct TableReading {
     /// Wall clock when the snapshot was taken; every age is measured from it.
     let now: Int64
     let supervisorAlive: Bool
+    /// Rate buckets holding a client that has used part of its limit, and all of them.
+    let rateBuckets: (active: Int, total: Int)
 
     init(_ table: CallTable, path: String) {
         self.path = path
         snapshot = table.snapshot()
+        rateBuckets = (table.activeRateBuckets(), table.rateBucketCount)
         now = Clock.wallMillis()
         supervisorAlive = Process.isRunning(snapshot.supervisorPid)
     }

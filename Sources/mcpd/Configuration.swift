@@ -37,6 +37,12 @@ struct Configuration {
     var openAIModel: String?
     var openAIKeyFile: String?
     var healthInterval = 10.0
+    /// Requests per minute per credential and per client address; nil keeps the config file's or
+    /// the default (seed 001: 1000 and 100); 0 turns the limit off.
+    var rateLimitPerKey: Int?
+    var rateLimitPerIp: Int?
+    /// A call table shared with other supervisors (their rate limits add up), instead of this one's own.
+    var callTablePath: String?
 
     static let version = "0.1.0"
     static let devToken = "super-secret-token"
@@ -104,6 +110,13 @@ struct Configuration {
       --openai-api-key-file PATH  File holding the API key (default: $OPENAI_API_KEY).
       --openai-model MODEL        Default model of openai_chat (default gpt-4o-mini).
       --health-interval SECONDS   How often remote member servers are checked (default 10).
+    RATE LIMITS (requests per minute; 0 = no limit; "rateLimits" in --config sets per-tenant and
+    per-tool limits, see README)
+      --rate-limit-per-key N      Per credential (default 1000).
+      --rate-limit-per-ip N       Per client address, for requests without a known credential (default 100).
+      --call-table PATH           Share the call table at PATH with other supervisors on this host:
+                                  the first creates it, the others attach, and rate limits hold for
+                                  all of them together (default: a table of our own in --runtime-dir).
     OPERATIONS
       --runtime-dir DIR           Where the shared call table lives (default $RUNTIME_DIRECTORY,
                                   /run/mcpd as root, else $XDG_RUNTIME_DIR/mcpd or /tmp/mcpd-UID).
@@ -207,6 +220,9 @@ struct Configuration {
             case "--openai-api-key-file": configuration.openAIKeyFile = try value(option, inline)
             case "--health-interval": configuration.healthInterval = try seconds(option, try value(option, inline))
             case "--runtime-dir": configuration.runtimeDirectory = try value(option, inline)
+            case "--rate-limit-per-key": configuration.rateLimitPerKey = try integer(option, try value(option, inline), minimum: 0)
+            case "--rate-limit-per-ip": configuration.rateLimitPerIp = try integer(option, try value(option, inline), minimum: 0)
+            case "--call-table": configuration.callTablePath = try value(option, inline)
             case "--worker-path": configuration.workerPath = try value(option, inline)
             case "--log-level":
                 let level = try value(option, inline)

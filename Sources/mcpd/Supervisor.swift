@@ -11,6 +11,7 @@ import Management
 import MCP
 import Metrics
 import Pool
+import RateLimit
 import SystemCalls
 import Systemd
 import ToolSources
@@ -24,6 +25,8 @@ final class Router: HTTPHandler {
     let composer: ComposerAPI
     let registryAPI: RegistryAPI
     let keysAPI: KeysAPI
+    /// Counts every request against its client's rate limit before it is routed (nil: no limits).
+    var rateLimit: RateLimitGate?
 
     init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI, keysAPI: KeysAPI) {
         self.api = api
@@ -34,6 +37,7 @@ final class Router: HTTPHandler {
     }
 
     func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
+        if let rateLimit, !rateLimit.admit(request, on: connection, router: self) { return }
         let path = request.path
         if ComposerAPI.serves(path) {
             composer.handle(request, on: connection)
@@ -77,19 +81,12 @@ final class Supervisor {
     private var stage = Stage.serving
 
     init(configuration: Configuration, credentials: [Authenticator.Credential], listeners: [Int32],
-         notifier: ServiceNotifier) throws {
+         notifier: ServiceNotifier, keptCallTable: Int32? = nil) throws {
         self.configuration = configuration
         self.notifier = notifier
         loop = try EventLoop()
 
-        let directory = RuntimeDirectory.resolve(explicit: configuration.runtimeDirectory)
-        try RuntimeDirectory.ensureExists(directory)
-        // A slot for every call that can be admitted (queued or running), and for workers still
-        // being reaped after their replacements started.
-        table = try CallTable.create(path: RuntimeDirectory.tablePath(in: directory),
-                                     callSlots: configuration.queueMax + configuration.workersMax * 2 + 16,
-                                     // Room for stdio servers' processes too (each has a worker slot).
-                                     workerSlots: configuration.workersMax * 2 + 136, rateBuckets: 1024)
+        table = try CallTableSetup.open(configuration, kept: keptCallTable, notifier: notifier)
 
         var poolConfiguration = PoolConfiguration(workerExecutable: configuration.workerPath ?? Supervisor.defaultWorkerPath())
         poolConfiguration.minWorkers = configuration.workersMin
@@ -163,6 +160,14 @@ final class Supervisor {
                         composer: composer,
                         registryAPI: RegistryAPI(registry: registry, authenticator: authenticator),
                         keysAPI: KeysAPI(keyring: keyring, authenticator: authenticator))
+        let rateLimits = try Supervisor.rateLimitPolicy(configuration)
+        if rateLimits != RateLimitPolicy.off {
+            let gate = RateLimitGate(limiter: RateLimiter(table: table, policy: rateLimits), authenticator: authenticator)
+            router.rateLimit = gate
+            calls.admitCall = { [unowned gate] tool, owner in gate.admitCall(of: tool, owner: owner) }
+            gate.onRejected = { [metrics] surface in metrics.rateLimitRejected(surface: surface, limit: "request") }
+            calls.onCallRateLimited = { [metrics] surface in metrics.rateLimitRejected(surface: surface.rawValue, limit: "tool") }
+        }
 
         let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
                                           headerTimeoutMs: Int64(configuration.headerTimeout * 1000),
@@ -196,6 +201,20 @@ final class Supervisor {
         var routed = tool
         routed.route.spec = Array(JSONValue.object(spec).serialized().utf8)
         return routed
+    }
+
+    /// The rate limits: the defaults, then the --config file's "rateLimits", then the flags.
+    static func rateLimitPolicy(_ configuration: Configuration) throws -> RateLimitPolicy {
+        var policy = RateLimitPolicy()
+        if let path = configuration.configFile, let section = try loadConfigurationFile(path)["rateLimits"] {
+            switch RateLimitPolicy.parse(section) {
+            case .success(let parsed): policy = parsed
+            case .failure(let error): throw Configuration.UsageError(message: "\(path): \(error.message)")
+            }
+        }
+        if let perKey = configuration.rateLimitPerKey { policy.perKey = perKey }
+        if let perIp = configuration.rateLimitPerIp { policy.perIp = perIp }
+        return policy
     }
 
     /// The configuration file as JSON (mcpd's format or seed 004's `mcpServers`).

@@ -37,7 +37,10 @@ let usingDevToken = credentials.count == 1 && credentials[0].name == "dev"
 // Sockets: systemd's when it passed any, and then nothing else; our own otherwise.
 let notifier = ServiceNotifier()
 var listeners: [Int32] = []
-if let passed = SocketActivation.takeListeners() {
+var passed = SocketActivation.takeListeners() ?? []
+// A call table kept in the fd store comes back among the sockets, named; it is not a listener.
+let keptCallTable = passed.firstIndex(where: { $0.name == CallTableSetup.fdStoreName }).map { passed.remove(at: $0).fd }
+if !passed.isEmpty {
     for socket in passed {
         guard Socket.isStreamListener(socket.fd) else {
             fail("descriptor \(socket.fd) (\(socket.name)) passed by systemd is not a listening stream socket")
@@ -62,7 +65,7 @@ if usingDevToken {
 
 do {
     let supervisor = try Supervisor(configuration: configuration, credentials: credentials,
-                                    listeners: listeners, notifier: notifier)
+                                    listeners: listeners, notifier: notifier, keptCallTable: keptCallTable)
     try supervisor.run()
 } catch {
     fail("\(error)", status: 1)

@@ -40,8 +40,11 @@ import Testing
 
     @Test func rateLimitRejectionsAreCountedBySurface() {
         let metrics = Metrics()
-        metrics.rateLimitRejected(surface: "mcp")
-        metrics.rateLimitRejected(surface: "mcp")
-        #expect(metrics.render().contains("mcpd_rate_limit_rejections_total{surface=\"mcp\"} 2\n"))
+        metrics.rateLimitRejected(surface: "mcp", limit: "request")
+        metrics.rateLimitRejected(surface: "mcp", limit: "request")
+        metrics.rateLimitRejected(surface: "execute", limit: "tool")
+        let text = metrics.render()
+        #expect(text.contains("mcpd_rate_limit_rejections_total{surface=\"mcp\",limit=\"request\"} 2\n"))
+        #expect(text.contains("mcpd_rate_limit_rejections_total{surface=\"execute\",limit=\"tool\"} 1\n"))
     }
 }

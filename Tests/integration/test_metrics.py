@@ -145,3 +145,11 @@ def test_member_server_health_is_a_gauge(mcpd_factory, tmp_path):
                message="the stdio member to show as up")
     families = scrape(m)
     assert value(families, "mcpd_workers", pool="hostile", state="idle") >= 1
+
+
+def test_rate_limit_rejections_are_counted(mcpd_factory, tmp_path):
+    m = mcpd_factory("--tokens-file", role_tokens_file(tmp_path / "tokens"), "--rate-limit-per-key", "3", tokens=())
+    statuses = [m.get("/mcp/manifest", token=OWNER).status for _ in range(5)]
+    assert statuses.count(429) >= 1, statuses
+    families = scrape(m)   # /metrics is a probe: never limited
+    assert value(families, "mcpd_rate_limit_rejections_total", surface="execute", limit="request") == statuses.count(429)

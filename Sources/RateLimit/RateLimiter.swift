@@ -1,0 +1,87 @@
+import CallTable
+import Logging
+import SystemCalls
+
+/// What a limit says about one request, in the form the surfaces answer with.
+public struct RateLimitOutcome: Sendable, Equatable {
+    public let allowed: Bool
+    public let limit: Int
+    public let remaining: Int
+    /// Seconds until the bucket is full again (a delta, not an epoch, like Retry-After).
+    public let resetSeconds: Int
+    /// Seconds until a refused request would be allowed; 0 when allowed.
+    public let retryAfterSeconds: Int
+
+    public init(allowed: Bool, limit: Int, remaining: Int, resetSeconds: Int, retryAfterSeconds: Int) {
+        self.allowed = allowed
+        self.limit = limit
+        self.remaining = remaining
+        self.resetSeconds = resetSeconds
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    init(_ decision: RateDecision) {
+        self.init(allowed: decision.allowed, limit: decision.limit, remaining: decision.remaining,
+                  resetSeconds: decision.resetSeconds, retryAfterSeconds: decision.retryAfterSeconds)
+    }
+
+    public static let limitHeader = "X-RateLimit-Limit"
+
+    /// X-RateLimit-Limit, -Remaining, -Reset; and Retry-After when refused.
+    public var headers: [(String, String)] {
+        var fields = [(RateLimitOutcome.limitHeader, String(limit)), ("X-RateLimit-Remaining", String(remaining)),
+                      ("X-RateLimit-Reset", String(resetSeconds))]
+        if !allowed { fields.append(("Retry-After", String(retryAfterSeconds))) }
+        return fields
+    }
+
+    /// The sentence every surface puts in its error message.
+    public var message: String {
+        "rate limit exceeded: \(limit) requests per minute; retry after \(retryAfterSeconds) s"
+    }
+}
+
+/// Applies the policy with the shared buckets. One per supervisor, used on its event loop thread.
+public final class RateLimiter {
+    public let policy: RateLimitPolicy
+    private let table: CallTable
+    /// When the last "table full" line was logged: one a minute says it without flooding the log.
+    private var lastFullWarningMs: Int64 = 0
+
+    public init(table: CallTable, policy: RateLimitPolicy) {
+        self.table = table
+        self.policy = policy
+    }
+
+    /// Takes one request from the client's bucket. Nil when the client has no limit, or when the
+    /// table had no room (the request goes through).
+    public func admitRequest(_ client: RateClient) -> RateLimitOutcome? {
+        take(key: client.key, limit: policy.requestLimit(for: client))
+    }
+
+    /// The client's standing without taking a request (for probes, which are never limited).
+    public func peekRequest(_ client: RateClient) -> RateLimitOutcome? {
+        let limit = policy.requestLimit(for: client)
+        guard limit > 0 else { return nil }
+        return RateLimitOutcome(table.peekRateBucket(key: RateKey.hash(client.key), limit: limit))
+    }
+
+    /// Takes one call of `tool` from the client's bucket for that tool, when the tool has a limit.
+    public func admitToolCall(_ tool: String, clientKey: String) -> RateLimitOutcome? {
+        take(key: "tool:" + tool + "|" + clientKey, limit: policy.toolLimit(tool))
+    }
+
+    private func take(key: String, limit: Int) -> RateLimitOutcome? {
+        guard limit > 0 else { return nil }
+        if let decision = table.takeRateToken(key: RateKey.hash(key), limit: limit) {
+            return RateLimitOutcome(decision)
+        }
+        let now = Clock.monotonicMillis()
+        if lastFullWarningMs == 0 || now - lastFullWarningMs >= 60_000 {
+            lastFullWarningMs = now
+            Log.warn("rate limit table full: requests pass unlimited until buckets refill",
+                     ["buckets": String(table.rateBucketCount)])
+        }
+        return nil
+    }
+}
