@@ -224,7 +224,7 @@ field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1" | head -n 1; } # field 
 mkdir -p "$OUT_DIR"
 wrk_args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
 
-# Results per row: calls/s, p50 ms, p99 ms, peak RSS MB, a note.
+# Results per row: calls/s, p50 ms, p99 ms, peak RSS (MB and processes), a note.
 declare -A RATE P50 P99 RSS NOTE LABEL
 LABEL[nginx]="(1) nginx fixed JSON (floor)"
 LABEL[sdk]="(2) Python SDK echo, stateless JSON (peer)"
@@ -439,8 +439,9 @@ table=$(
     for row in $ROW_ORDER; do
         case "$row" in stdio-*) wanted stdio || continue ;; *) wanted "$row" || continue ;; esac
         if have "$row"; then
-            printf '| %s | %s | %s ms | %s ms | %s |%s\n' "${LABEL[$row]}" "${RATE[$row]}" "${P50[$row]}" \
-                "${P99[$row]}" "${RSS[$row]}" "${NOTE[$row]:+ ${NOTE[$row]}}"
+            note=${NOTE[$row]:-}
+            printf '| %s | %s | %s ms | %s ms | %s |\n' "${LABEL[$row]}${note:+ (${note%; })}" "${RATE[$row]}" \
+                "${P50[$row]}" "${P99[$row]}" "${RSS[$row]}"
         else
             printf '| %s | %s | — | — | — |\n' "${LABEL[$row]}" "${NOTE[$row]:-not run}"
         fi
