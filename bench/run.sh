@@ -126,7 +126,12 @@ stop_tree() { # pid signal seconds
     for child in $children; do
         if kill -0 "$child" 2>/dev/null; then
             sleep 1
-            kill -0 "$child" 2>/dev/null && { say "pid $child outlived its parent $pid; killing it"; kill -s KILL "$child" 2>/dev/null || true; }
+            # A zombie has exited already; it waits for its new parent (init) to reap it.
+            case "$(ps -o stat= -p "$child" 2>/dev/null)" in Z*) continue ;; esac
+            kill -0 "$child" 2>/dev/null && {
+                say "pid $child ($(ps -o args= -p "$child" | cut -c1-80)) outlived its parent $pid by 1 s; killing it"
+                kill -s KILL "$child" 2>/dev/null || true
+            }
         fi
     done
 }
