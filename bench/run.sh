@@ -499,7 +499,9 @@ table=$(
     echo "Peak RSS: the server's whole process tree (supervisor and workers; nginx master and workers;"
     echo "mcp-proxy and its stdio server), summed VmRSS sampled every 100 ms. mcpd runs with its defaults"
     echo "(--workers-min 2, --workers-max 8); (2) is uvicorn with access logging off; (7) uses a 2025-11-25"
-    echo "session on both hosts and mcp-proxy --log-level WARNING. Raw wrk output: bench/out/."
+    echo "session on both hosts and mcp-proxy --log-level WARNING; mcpd runs as many instances of the"
+    echo "stdio server as its pool wants (its processes column counts them), mcp-proxy one."
+    echo "Raw wrk output: bench/out/."
 )
 
 echo
