@@ -37,20 +37,25 @@ INTEGRATION_DIR := Tests/integration
 APT_RUN := curl=curl jq=jq
 APT_TEST := curl=curl jq=jq wrk=wrk nginx=nginx-light systemd-socket-activate=systemd git=git
 PY_REQUIREMENTS := $(INTEGRATION_DIR)/requirements.txt
+# The benchmark's tools: wrk, nginx (the floor), ps (process trees), and two virtualenvs of pinned
+# servers: the SDK peer and mcp-server-time (bench/requirements.txt), and mcp-proxy, whose mcp<2
+# cannot share a virtualenv with SDK 2.x (bench/requirements-proxy.txt).
+APT_BENCH := curl=curl wrk=wrk nginx=nginx-light ps=procps
+PY_BENCH := venv:$(CURDIR)/.build/bench-venv=bench/requirements.txt venv:$(CURDIR)/.build/bench-proxy-venv=bench/requirements-proxy.txt
 # The virtualenv, or with PYTHON=another interpreter that interpreter itself (.ci/deps.sh).
 PY_TEST := $(if $(filter $(VENV)/bin/python,$(abspath $(PYTHON))),venv:$(VENV)=$(PY_REQUIREMENTS),pyreq:$(PY_REQUIREMENTS))
 
 # sudo only when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
 
-.PHONY: help deps deps-run venv toolchain build debug run test unit-test integration-test bench install clean
+.PHONY: help deps deps-run deps-bench venv toolchain build debug run test unit-test integration-test bench install clean
 
 help: ## list the targets
 	@echo "mcpd — make targets:"
 	@grep -E '^[a-z-]+:.*## ' $(firstword $(MAKEFILE_LIST)) | \
 		awk -F':.*## ' '{ printf "  %-18s %s\n", $$1, $$2 }'
 	@echo "Variables: ARGS='...' (make run), PREFIX=$(PREFIX) (make install),"
-	@echo "           PYTEST_ARGS='...' (make test), BENCH_SECONDS=10 (make bench),"
+	@echo "           PYTEST_ARGS='...' (make test), BENCH_SECONDS=10 BENCH_ONLY=... (make bench),"
 	@echo "           PYTHON=... (the tests' interpreter; default .build/venv/bin/python),"
 	@echo "           BASE_PYTHON=$(BASE_PYTHON) (what .build/venv is made from)"
 
@@ -59,6 +64,9 @@ deps: ## install the missing test and benchmark tools (wrk, nginx, curl, jq, sys
 
 venv: ## make or update .build/venv from Tests/integration/requirements.txt (pytest, mcp, jsonschema, mcp-server-time, mcp-server-git)
 	@bash .ci/deps.sh $(PY_TEST)
+
+deps-bench: ## install what `make bench` needs (wrk, nginx, ps; .build/bench-venv and .build/bench-proxy-venv)
+	@bash .ci/deps.sh $(addprefix apt:,$(APT_BENCH)) $(PY_BENCH)
 
 deps-run: ## install what `make run` and the README walkthrough need (curl, jq)
 	@bash .ci/deps.sh $(addprefix apt:,$(APT_RUN))
@@ -87,7 +95,7 @@ unit-test: toolchain
 integration-test: venv
 	MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS)
 
-bench: deps build ## compare mcpd with nginx under wrk (bench/run.sh; writes bench/RESULTS.md)
+bench: deps-bench build ## mcpd vs nginx, the Python SDK and mcp-proxy under wrk, plus one-shot figures (bench/run.sh; writes bench/RESULTS.md)
 	bash bench/run.sh
 
 install: build ## install binaries to PREFIX/bin (/usr/local/bin) and units to /etc/systemd/system (deploy/install.sh)

@@ -1,18 +1,36 @@
 #!/usr/bin/env bash
-# The benchmark behind `make bench`: how many echo tool calls mcpd serves next to what nginx
-# serves with a fixed JSON reply on the same machine (the floor every HTTP server is measured by).
+# The benchmark behind `make bench`: mcpd next to the floor (nginx) and its peers (the official
+# Python SDK server, mcp-proxy) on the same machine in the same run, with issue 6's targets as
+# ratios between rows. Each server runs alone on loopback and is driven by wrk for BENCH_SECONDS.
 #
-#   1. nginx (bench/nginx.conf) on 127.0.0.1:18080, wrk with a plain GET;
-#   2. mcpd on 127.0.0.1:18000, wrk with bench/execute_stream.lua (execute + stream per call).
+#   row       what                                                       driver
+#   nginx     (1) nginx, fixed JSON body (bench/nginx.conf) — the floor   wrk GET /
+#   sdk       (2) Python SDK echo server, stateless JSON (sdk_echo_server.py, uvicorn) — the peer
+#                                                                         mcp_call.lua session
+#   session   (3) mcpd echo tools/call, Streamable HTTP with a session    mcp_call.lua session
+#   stateless (4) mcpd echo tools/call at 2026-07-28                       mcp_call.lua stateless
+#   execute   (5) mcpd echo, POST /mcp/execute + GET /mcp/stream          execute_stream.lua
+#   per-call  (6) mcpd echo with --sandbox per-call (if this build has sandbox levels)
+#                                                                         mcp_call.lua session
+#   stdio     (7) mcp-server-time hosted by mcpd (--config) and behind mcp-proxy, both with a
+#                 2025-11-25 session (both support it)                    mcp_call.lua session
+#   oneshot   cancel_all of 1,000 in-flight calls, exec → READY=1, supervisor RSS idle and with
+#             10,000 idle SSE streams, worker RSS, warm-pool worker spawn time per sandbox level
+#             (bench/probe.py)
 #
-# Prints a markdown table and writes it, with the machine's description, to bench/RESULTS.md.
-# Raw wrk output is kept in bench/out/ (ignored by git).
+# Every row reports calls/s, p50, p99 (wrk --latency) and the peak RSS of the server's whole
+# process tree (supervisor and workers, nginx master and workers, proxy and its stdio server),
+# the sum of VmRSS sampled every 100 ms while wrk runs. Prints markdown and writes it, with the
+# machine and date, to BENCH_RESULTS when every row ran. Raw output is kept in bench/out/.
 #
 # Environment:
-#   BENCH_SECONDS=10        duration of each wrk run
-#   BENCH_THREADS=2 BENCH_CONNECTIONS=16
-#   BENCH_ONLY=nginx|mcpd   run one side only (bench/RESULTS.md is then left unchanged)
-#   MCPD_BIN=.build/release/mcpd
+#   BENCH_SECONDS=10                      duration of each wrk run
+#   BENCH_THREADS=2 BENCH_CONNECTIONS=16  wrk's threads and connections
+#   BENCH_ONLY="session,oneshot"          run only these rows (names above; "mcpd" = session,
+#                                         stateless, execute, per-call); results file untouched
+#   BENCH_RESULTS=bench/RESULTS.md        where a full run writes its results
+#   MCPD_BIN=.build/release/mcpd          BENCH_PY=.build/bench-venv/bin/python
+#   PROXY_BIN=.build/bench-proxy-venv/bin/mcp-proxy
 set -euo pipefail
 export LC_ALL=C # wrk and awk agree on a decimal point
 
@@ -23,16 +41,28 @@ SECONDS_PER_RUN=${BENCH_SECONDS:-10}
 THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 ONLY=${BENCH_ONLY:-}
+RESULTS=${BENCH_RESULTS:-$ROOT/bench/RESULTS.md}
 MCPD_BIN=${MCPD_BIN:-$ROOT/.build/release/mcpd}
+BENCH_PY=${BENCH_PY:-$ROOT/.build/bench-venv/bin/python}
+PROXY_BIN=${PROXY_BIN:-$ROOT/.build/bench-proxy-venv/bin/mcp-proxy}
 NGINX_ADDR=127.0.0.1:18080 # fixed in bench/nginx.conf
+SDK_ADDR=127.0.0.1:18081
 MCPD_ADDR=127.0.0.1:18000
+PROXY_ADDR=127.0.0.1:18083
 TOKEN=bench-token
 OUT_DIR=$ROOT/bench/out
-RESULTS=$ROOT/bench/RESULTS.md
+SESSIONS_PER_THREAD=$(((CONNECTIONS + THREADS - 1) / THREADS))
+CANCEL_CALLS=1000
+SSE_STREAMS=10000
+SPAWN_SAMPLES=5
 
-case "$ONLY" in "" | nginx | mcpd) ;; *) echo "bench: BENCH_ONLY must be nginx or mcpd" >&2; exit 2 ;; esac
-run_nginx() { [ "$ONLY" != mcpd ]; }
-run_mcpd() { [ "$ONLY" != nginx ]; }
+ALL_ROWS="nginx sdk session stateless execute per-call stdio oneshot"
+selected=" ${ONLY//,/ } "
+selected=${selected// mcpd / session stateless execute per-call }
+for row in $selected; do
+    case " $ALL_ROWS " in *" $row "*) ;; *) echo "bench: unknown row '$row' in BENCH_ONLY (rows: $ALL_ROWS, mcpd)" >&2; exit 2 ;; esac
+done
+wanted() { [ -z "$ONLY" ] || case "$selected" in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 say() { printf 'bench: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
@@ -42,21 +72,48 @@ find_tool() {
     [ -x "/usr/sbin/$1" ] && { echo "/usr/sbin/$1"; return; }
     return 1
 }
-WRK=$(find_tool wrk) || die "wrk not found (make deps installs it)"
-CURL=$(find_tool curl) || die "curl not found (make deps installs it)"
-if run_nginx; then NGINX=$(find_tool nginx) || die "nginx not found (make deps installs nginx-light)"; fi
-if run_mcpd; then [ -x "$MCPD_BIN" ] || die "$MCPD_BIN not found (make build)"; fi
+WRK=$(find_tool wrk) || die "wrk not found (make bench installs it)"
+CURL=$(find_tool curl) || die "curl not found (make bench installs it)"
+if wanted nginx; then NGINX=$(find_tool nginx) || die "nginx not found (make bench installs nginx-light)"; fi
+[ -x "$MCPD_BIN" ] || die "$MCPD_BIN not found (make build)"
+[ -x "$BENCH_PY" ] || die "$BENCH_PY not found (make bench makes .build/bench-venv)"
+if wanted stdio; then [ -x "$PROXY_BIN" ] || die "$PROXY_BIN not found (make bench makes .build/bench-proxy-venv)"; fi
 
+# 10,000 SSE streams need as many descriptors in mcpd and in the client: the hard limit is ours.
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+[ "$(ulimit -n)" = unlimited ] || [ "$(ulimit -n)" -gt $((SSE_STREAMS + 1000)) ] ||
+    say "WARNING: ulimit -n is $(ulimit -n); the 10,000-stream figure needs more"
+
+# Sandbox levels, if this build has them: --help lists --sandbox and the level names.
+HELP=$("$MCPD_BIN" --help 2>&1 || true)
+SANDBOX_LEVELS=""
+if grep -q -- '--sandbox' <<<"$HELP"; then
+    for level in none process strict per-call; do
+        grep -q -- "$level" <<<"$HELP" && SANDBOX_LEVELS+="$level "
+    done
+fi
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/mcpd-bench.XXXXXX")
-nginx_pid=""
-mcpd_pid=""
+server_pid="" # the one server running now
 wrk_pid=""
+sampler_pid=""
 
-# Stop a server we started: gently first, then for certain. Never anything we did not start.
-stop_server() { # pid signal seconds
-    local pid=$1 signal=$2 patience=$3 waited=0
+# Every live descendant of a pid (children first found through ps).
+descendants() { # pid
+    ps -e -o pid=,ppid= | awk -v root="$1" '
+        { parent[$1] = $2 }
+        END { todo[root] = 1; changed = 1
+              while (changed) { changed = 0
+                  for (p in parent) if ((parent[p] in todo) && !(p in todo)) { todo[p] = 1; changed = 1 } }
+              for (p in todo) if (p != root) print p }'
+}
+# Stop a server we started and whatever it started: gently, then for certain. Never anything else.
+stop_tree() { # pid signal seconds
+    local pid=$1 signal=$2 patience=$3 waited=0 children
     [ -n "$pid" ] || return 0
-    kill -s "$signal" "$pid" 2>/dev/null || return 0
+    children=$(descendants "$pid")
+    kill -s "$signal" "$pid" 2>/dev/null || true
     while kill -0 "$pid" 2>/dev/null && [ "$waited" -lt $((patience * 10)) ]; do
         sleep 0.1
         waited=$((waited + 1))
@@ -66,13 +123,24 @@ stop_server() { # pid signal seconds
         kill -s KILL "$pid" 2>/dev/null || true
     fi
     wait "$pid" 2>/dev/null || true
+    for child in $children; do
+        if kill -0 "$child" 2>/dev/null; then
+            sleep 1
+            # A zombie has exited already; it waits for its new parent (init) to reap it.
+            case "$(ps -o stat= -p "$child" 2>/dev/null)" in Z*) continue ;; esac
+            kill -0 "$child" 2>/dev/null && {
+                say "pid $child ($(ps -o args= -p "$child" | cut -c1-80)) outlived its parent $pid by 1 s; killing it"
+                kill -s KILL "$child" 2>/dev/null || true
+            }
+        fi
+    done
 }
 cleanup() {
     local status=$?
     trap - EXIT INT TERM
-    stop_server "$wrk_pid" TERM 2
-    stop_server "$nginx_pid" QUIT 5
-    stop_server "$mcpd_pid" TERM 15
+    [ -z "$wrk_pid" ] || kill "$wrk_pid" 2>/dev/null || true
+    [ -z "$sampler_pid" ] || kill "$sampler_pid" 2>/dev/null || true
+    stop_tree "$server_pid" TERM 15
     rm -rf "$WORK"
     exit "$status"
 }
@@ -86,18 +154,67 @@ require_free() { # host:port
     [ "$code" -eq 7 ] || die "something already listens on $1; stop it first"
 }
 
-# Wait until URL answers 200, failing early if the server process died.
-wait_ready() { # url pid name log
-    local url=$1 pid=$2 name=$3 log=$4 tries=0
-    until [ "$("$CURL" -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)" = 200 ]; do
+# Wait until URL answers (with 200 when want=200, with anything when want=any), failing early if
+# the server process died. With SOFT_START=1 a server that does not come up is a return status of
+# 1 (its process stopped), not the end of the benchmark: for options this build may refuse.
+SOFT_START=0
+not_ready() { # message log
+    tail -n 30 "$2" >&2 || true
+    [ "$SOFT_START" = 1 ] || die "$1"
+    say "$1"
+    stop_server TERM
+    return 1
+}
+wait_ready() { # url want pid name log
+    local url=$1 want=$2 pid=$3 name=$4 log=$5 tries=0 code
+    while :; do
+        code=$("$CURL" -s -o /dev/null -w '%{http_code}' --max-time 1 "$url" || true)
+        if [ "$want" = 200 ] && [ "$code" = 200 ]; then return; fi
+        if [ "$want" = any ] && [ -n "$code" ] && [ "$code" != 000 ]; then return; fi
         if ! kill -0 "$pid" 2>/dev/null; then
-            cat "$log" >&2 || true
-            die "$name exited before it was ready"
+            not_ready "$name exited before it was ready" "$log"
+            return 1
         fi
         tries=$((tries + 1))
-        [ "$tries" -lt 300 ] || { cat "$log" >&2 || true; die "$name not ready after 30s ($url)"; }
+        [ "$tries" -lt 600 ] || { not_ready "$name not ready after 60s ($url)" "$log"; return 1; }
         sleep 0.1
     done
+}
+
+start_nginx() {
+    require_free "$NGINX_ADDR"
+    rm -rf "$WORK/nginx" && mkdir -p "$WORK/nginx/temp"
+    "$NGINX" -p "$WORK/nginx/" -c "$ROOT/bench/nginx.conf" -e "$WORK/nginx/error.log" \
+        >"$WORK/nginx/stdout.log" 2>&1 &
+    server_pid=$!
+    wait_ready "http://$NGINX_ADDR/" 200 "$server_pid" nginx "$WORK/nginx/error.log"
+}
+start_sdk() {
+    require_free "$SDK_ADDR"
+    "$BENCH_PY" "$ROOT/bench/sdk_echo_server.py" "${SDK_ADDR%:*}" "${SDK_ADDR#*:}" >"$WORK/sdk.log" 2>&1 &
+    server_pid=$!
+    wait_ready "http://$SDK_ADDR/mcp" any "$server_pid" "the SDK server" "$WORK/sdk.log"
+}
+# mcpd with the defaults an operator gets, plus ARGS; its log goes to $WORK/mcpd.log. The per-key
+# rate limit is set far above what wrk can send: the limiter's path is measured, never refuses.
+start_mcpd() { # args...
+    require_free "$MCPD_ADDR"
+    rm -rf "$WORK/mcpd-run" "$WORK/mcpd-state" && mkdir -p "$WORK/mcpd-run"
+    "$MCPD_BIN" --listen "$MCPD_ADDR" --token "$TOKEN" --runtime-dir "$WORK/mcpd-run" --state-dir "$WORK/mcpd-state" \
+        --rate-limit-per-key 100000000 "$@" >"$WORK/mcpd.log" 2>&1 &
+    server_pid=$!
+    wait_ready "http://$MCPD_ADDR/readyz" 200 "$server_pid" mcpd "$WORK/mcpd.log"
+}
+start_proxy() {
+    require_free "$PROXY_ADDR"
+    "$PROXY_BIN" --host "${PROXY_ADDR%:*}" --port "${PROXY_ADDR#*:}" --log-level WARNING \
+        -- "$BENCH_PY" -m mcp_server_time >"$WORK/proxy.log" 2>&1 &
+    server_pid=$!
+    wait_ready "http://$PROXY_ADDR/status" any "$server_pid" mcp-proxy "$WORK/proxy.log"
+}
+stop_server() { # signal
+    stop_tree "$server_pid" "$1" 15
+    server_pid=""
 }
 
 # wrk's latency figures carry their own unit (us, ms, s); the table shows milliseconds.
@@ -107,104 +224,292 @@ to_ms() {
         if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000
         printf "%.3f", n }'
 }
-# Fields of a wrk --latency report: requests/s, p50, p99.
-parse_wrk() { # file -> "rps p50 p99"
-    local rps p50 p99
-    rps=$(awk '/^Requests\/sec:/ { print $2 }' "$1")
-    p50=$(awk '$1 == "50%" { print $2 }' "$1")
-    p99=$(awk '$1 == "99%" { print $2 }' "$1")
-    if [ -z "$rps" ] || [ -z "$p50" ] || [ -z "$p99" ]; then die "could not parse wrk output in $1"; fi
-    echo "$rps $(to_ms "$p50") $(to_ms "$p99")"
-}
-# Errors wrk reports (non-2xx answers, socket errors) make a figure meaningless: say so.
-warn_errors() { # file name
-    if grep -Eq '^ *(Non-2xx or 3xx responses|Socket errors):' "$1"; then
-        say "WARNING: $2 run had errors:"
-        grep -E '^ *(Non-2xx or 3xx responses|Socket errors):' "$1" >&2
-    fi
-}
+calc() { awk "BEGIN { printf \"%s\", $1 }"; } # calc 'EXPRESSION' with printf-ready result
+field() { sed -n "s/.*\\b$2=\\([^ ]*\\).*/\\1/p" <<<"$1" | head -n 1; } # field "k=v k2=v2" k2
 
 mkdir -p "$OUT_DIR"
 wrk_args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
 
-# wrk runs in the background and we `wait` for it: wrk catches SIGINT and exits normally, and
-# bash would then skip our INT trap and carry on; `wait` lets the trap abort the run at once.
-run_wrk() { # output-file wrk-arguments...
-    local out=$1
+# Results per row: calls/s, p50 ms, p99 ms, peak RSS (MB and processes), a note.
+declare -A RATE P50 P99 RSS NOTE LABEL
+LABEL[nginx]="(1) nginx fixed JSON (floor)"
+LABEL[sdk]="(2) Python SDK echo, stateless JSON (peer)"
+LABEL[session]="(3) mcpd echo tools/call, Streamable HTTP session"
+LABEL[stateless]="(4) mcpd echo tools/call, 2026-07-28 stateless"
+LABEL[execute]="(5) mcpd echo, execute + stream"
+LABEL[per-call]="(6) mcpd echo tools/call, --sandbox per-call"
+LABEL[stdio-mcpd]="(7) mcp-server-time hosted by mcpd"
+LABEL[stdio-proxy]="(7') mcp-server-time behind mcp-proxy"
+ROW_ORDER="nginx sdk session stateless execute per-call stdio-mcpd stdio-proxy"
+
+# One wrk run against the server running now: its figures go into the row's arrays. wrk runs in
+# the background and we `wait` for it: wrk catches SIGINT and exits normally, and bash would then
+# skip our INT trap; `wait` lets the trap abort the run at once.
+measure() { # row wrk-arguments...
+    local row=$1 out=$OUT_DIR/$1.txt rss_file=$WORK/$1.rss line rps ok failed seconds
     shift
+    say "${LABEL[$row]}: wrk ${wrk_args[*]} $*"
+    "$BENCH_PY" "$ROOT/bench/probe.py" rss-tree "$server_pid" "$rss_file" &
+    sampler_pid=$!
+    sleep 0.3 # the sampler's first sample is of the idle server
     "$WRK" "${wrk_args[@]}" "$@" >"$out" 2>&1 &
     wrk_pid=$!
     wait "$wrk_pid" || { cat "$out" >&2; wrk_pid=""; die "wrk failed"; }
     wrk_pid=""
-    cat "$out"
+    kill -TERM "$sampler_pid" && wait "$sampler_pid" || true
+    sampler_pid=""
+    cat "$out" >&2
+    P50[$row]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
+    P99[$row]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
+    RSS[$row]="$(calc "$(field "$(cat "$rss_file")" peak_kb) / 1024" | xargs printf '%.1f') MB, $(field "$(cat "$rss_file")" processes) proc"
+    line=$(grep -E '^bench-calls:' "$out" || true)
+    if [ -n "$line" ]; then # the Lua script's own count of answered calls
+        ok=$(field "$line" ok)
+        failed=$(field "$line" failed)
+        seconds=$(field "$line" seconds)
+        RATE[$row]=$(calc "$ok / $seconds" | xargs printf '%.0f')
+        [ "$failed" = 0 ] || NOTE[$row]+="$failed calls failed; "
+    else
+        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
+        RATE[$row]=$(printf '%.0f' "$rps")
+    fi
+    if grep -Eq '^ *(Non-2xx or 3xx responses|Socket errors):' "$out"; then
+        NOTE[$row]+="wrk: $(grep -E '^ *(Non-2xx or 3xx responses|Socket errors):' "$out" | xargs); "
+        say "WARNING: ${LABEL[$row]} had errors (see $out)"
+    fi
 }
 
-nginx_row="| nginx fixed JSON (floor) | — | — | — |"
-mcpd_row="| mcpd echo: execute + stream | — | — | — |"
-nginx_rps=""
-mcpd_calls=""
-mcpd_check=""
-
-if run_nginx; then
-    require_free "$NGINX_ADDR"
-    mkdir -p "$WORK/nginx/temp"
-    "$NGINX" -p "$WORK/nginx/" -c "$ROOT/bench/nginx.conf" -e "$WORK/nginx/error.log" \
-        >"$WORK/nginx/stdout.log" 2>&1 &
-    nginx_pid=$!
-    wait_ready "http://$NGINX_ADDR/" "$nginx_pid" nginx "$WORK/nginx/error.log"
-    say "nginx: wrk ${wrk_args[*]} http://$NGINX_ADDR/"
-    run_wrk "$OUT_DIR/nginx.txt" "http://$NGINX_ADDR/"
-    stop_server "$nginx_pid" QUIT 5
-    nginx_pid=""
-    warn_errors "$OUT_DIR/nginx.txt" nginx
-    fields=$(parse_wrk "$OUT_DIR/nginx.txt")
-    read -r nginx_rps p50 p99 <<<"$fields"
-    nginx_row=$(printf '| nginx fixed JSON (floor) | %.0f | %s ms | %s ms |' "$nginx_rps" "$p50" "$p99")
+if wanted nginx; then
+    start_nginx
+    measure nginx "http://$NGINX_ADDR/"
+    stop_server QUIT
 fi
 
-if run_mcpd; then
+if wanted sdk; then
+    start_sdk
+    measure sdk -s "$ROOT/bench/mcp_call.lua" "http://$SDK_ADDR" -- \
+        session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD"
+    stop_server TERM
+fi
+
+if wanted session; then
+    start_mcpd
+    measure session -s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- \
+        session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN"
+    stop_server TERM
+    cp "$WORK/mcpd.log" "$OUT_DIR/session.log"
+fi
+
+if wanted stateless; then
+    start_mcpd
+    measure stateless -s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- \
+        stateless /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN"
+    stop_server TERM
+    cp "$WORK/mcpd.log" "$OUT_DIR/stateless.log"
+fi
+
+if wanted execute; then
+    start_mcpd
+    measure execute -s "$ROOT/bench/execute_stream.lua" "http://$MCPD_ADDR" -- "$TOKEN"
+    stop_server TERM
+    cp "$WORK/mcpd.log" "$OUT_DIR/execute.log"
+fi
+
+if wanted per-call; then
+    case " $SANDBOX_LEVELS " in
+        *" per-call "*)
+            if SOFT_START=1 start_mcpd --sandbox per-call; then
+                measure per-call -s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- \
+                    session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN"
+                stop_server TERM
+            else
+                NOTE[per-call]="n/a (mcpd did not start with --sandbox per-call: bench/out/per-call.log)"
+            fi
+            cp "$WORK/mcpd.log" "$OUT_DIR/per-call.log"
+            ;;
+        *) NOTE[per-call]="n/a (no sandbox levels in this build)" ;;
+    esac
+fi
+
+if wanted stdio; then
+    # The very same server for both: the bench virtualenv's mcp-server-time, started by each host.
+    # The server's tools are known once it answered tools/list: wait for its tool to be listed.
+    time_tool_listed() {
+        for _ in $(seq 1 300); do
+            "$CURL" -s -H "Authorization: Bearer $TOKEN" "http://$MCPD_ADDR/mcp/manifest" |
+                grep -q 'time__get_current_time' && return 0
+            sleep 0.1
+        done
+        return 1
+    }
+    printf '{"mcpServers": {"time": {"command": "%s", "args": ["-m", "mcp_server_time"]}}}\n' \
+        "$BENCH_PY" >"$WORK/time-config.json"
+    start_mcpd --config "$WORK/time-config.json"
+    if ! time_tool_listed; then
+        # mcpd's default level for stdio servers may hide the virtualenv from the server; the
+        # sandbox costs at spawn, not per call, so level process measures the same hosting.
+        [ -n "$SANDBOX_LEVELS" ] || { tail -n 30 "$WORK/mcpd.log" >&2; die "mcpd did not list time__get_current_time"; }
+        say "the time server did not come up at mcpd's default sandbox level; using level process"
+        stop_server TERM
+        cp "$WORK/mcpd.log" "$OUT_DIR/stdio-mcpd-default-level.log"
+        printf '{"mcpServers": {"time": {"command": "%s", "args": ["-m", "mcp_server_time"], "sandbox": "process"}}}\n' \
+            "$BENCH_PY" >"$WORK/time-config.json"
+        start_mcpd --config "$WORK/time-config.json"
+        time_tool_listed || { tail -n 30 "$WORK/mcpd.log" >&2; die "mcpd did not list time__get_current_time"; }
+        NOTE[stdio-mcpd]="sandbox level process (the default level did not start the server); "
+    fi
+    measure stdio-mcpd -s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- \
+        session /mcp time__get_current_time '{"timezone":"UTC"}' "$SESSIONS_PER_THREAD" "$TOKEN"
+    stop_server TERM
+    cp "$WORK/mcpd.log" "$OUT_DIR/stdio-mcpd.log"
+    start_proxy
+    # mcp-proxy mounts its endpoint at /mcp/ (Starlette answers /mcp with a redirect).
+    measure stdio-proxy -s "$ROOT/bench/mcp_call.lua" "http://$PROXY_ADDR" -- \
+        session /mcp/ get_current_time '{"timezone":"UTC"}' "$SESSIONS_PER_THREAD"
+    stop_server TERM
+    cp "$WORK/proxy.log" "$OUT_DIR/stdio-proxy.log"
+fi
+
+# One-shot figures: name → value, and their raw lines in bench/out/oneshot.txt.
+declare -A SHOT
+if wanted oneshot; then
+    : >"$OUT_DIR/oneshot.txt"
+    probe() { "$BENCH_PY" "$ROOT/bench/probe.py" "$@" | tee -a "$OUT_DIR/oneshot.txt"; }
+
+    say "one-shot: exec → READY=1 (NOTIFY_SOCKET), 5 runs"
     require_free "$MCPD_ADDR"
-    mkdir -p "$WORK/mcpd/run"
-    # A limit far above what wrk can send: the rate limit path is measured, never refuses.
-    "$MCPD_BIN" --listen "$MCPD_ADDR" --token "$TOKEN" --runtime-dir "$WORK/mcpd/run" \
-        --rate-limit-per-key 100000000 >"$WORK/mcpd/mcpd.log" 2>&1 &
-    mcpd_pid=$!
-    wait_ready "http://$MCPD_ADDR/readyz" "$mcpd_pid" mcpd "$WORK/mcpd/mcpd.log"
-    say "mcpd: wrk ${wrk_args[*]} -s bench/execute_stream.lua http://$MCPD_ADDR -- $TOKEN"
-    run_wrk "$OUT_DIR/mcpd.txt" -s "$ROOT/bench/execute_stream.lua" "http://$MCPD_ADDR" -- "$TOKEN"
-    stop_server "$mcpd_pid" TERM 15
-    mcpd_pid=""
-    cp "$WORK/mcpd/mcpd.log" "$OUT_DIR/mcpd.log"
-    warn_errors "$OUT_DIR/mcpd.txt" mcpd
-    fields=$(parse_wrk "$OUT_DIR/mcpd.txt")
-    read -r mcpd_rps p50 p99 <<<"$fields"
-    mcpd_calls=$(awk -v r="$mcpd_rps" 'BEGIN { printf "%.0f", r / 2 }')
-    mcpd_row=$(printf '| mcpd echo: execute + stream | %s | %s ms | %s ms |' "$mcpd_calls" "$p50" "$p99")
-    # The Lua script's own count: executes answered with a call_id, streams that ended in final.
-    mcpd_check=$(grep -E '^mcpd calls:' "$OUT_DIR/mcpd.txt" || true)
+    mkdir -p "$WORK/ready-run"
+    line=$(probe ready-time 5 -- "$MCPD_BIN" --listen "$MCPD_ADDR" --token "$TOKEN" --runtime-dir "$WORK/ready-run" \
+        --state-dir "$WORK/ready-state")
+    SHOT[ready_ms]=$(field "$line" ready_ms)
+
+    say "one-shot: supervisor RSS idle, then with $SSE_STREAMS idle GET /sse streams"
+    start_mcpd
+    sleep 1
+    line=$(probe sse-idle "${MCPD_ADDR%:*}" "${MCPD_ADDR#*:}" "$TOKEN" "$SSE_STREAMS" "$server_pid")
+    SHOT[idle_mb]=$(calc "$(field "$line" idle_rss_kb) / 1024" | xargs printf '%.1f')
+    SHOT[streams]=$(field "$line" streams)
+    SHOT[streams_mb]=$(calc "$(field "$line" streams_rss_kb) / 1024" | xargs printf '%.1f')
+    stop_server TERM
+
+    say "one-shot: cancel_all with $CANCEL_CALLS countdown calls in flight"
+    start_mcpd --workers-max 16 --queue-max 2048
+    line=$(probe cancel-all "${MCPD_ADDR%:*}" "${MCPD_ADDR#*:}" "$TOKEN" "$CANCEL_CALLS")
+    SHOT[cancel_ms]=$(field "$line" cancel_all_ms)
+    SHOT[cancelled]=$(field "$line" cancelled_events)
+    stop_server TERM
+
+    # A warm-pool worker's spawn → ready, from the call table, for each sandbox level (or the
+    # build's only kind of worker); the idle worker's VmRSS comes with it.
+    for level in ${SANDBOX_LEVELS:-default}; do
+        say "one-shot: warm-pool worker spawn time, sandbox level $level"
+        level_args=()
+        [ "$level" = default ] || level_args=(--sandbox "$level")
+        if ! SOFT_START=1 start_mcpd "${level_args[@]}"; then
+            SHOT[spawn_$level]="n/a (mcpd did not start)"
+            continue
+        fi
+        if line=$(probe spawn-time "$WORK/mcpd-run/calltable" "$SPAWN_SAMPLES"); then
+            SHOT[spawn_$level]="$(field "$line" spawn_ms) ms"
+            # The worker RSS figure is the default level's (the first measured).
+            [ -n "${SHOT[worker_mb]:-}" ] ||
+                SHOT[worker_mb]=$(calc "$(field "$line" worker_rss_kb) / 1024" | xargs printf '%.1f')
+        else
+            SHOT[spawn_$level]="n/a (no warm worker to time: bench/out/oneshot.txt)"
+        fi
+        stop_server TERM
+    done
 fi
+
+# ---------------------------------------------------------------------------------------------
+# The report
+# ---------------------------------------------------------------------------------------------
+
+# "met"/"missed" for VALUE OP TARGET (op >= or <=), "n/a" when a figure is missing.
+verdict() { # value op target
+    [ -n "$1" ] && [ -n "$3" ] || { echo "n/a"; return; }
+    awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN { ok = (op == ">=") ? (v >= t) : (v <= t); print ok ? "met" : "missed" }'
+}
+have() { [ -n "${RATE[$1]:-}" ]; }
+rate_ratio() { # a b -> a/b (both rows measured) or empty
+    if have "$1" && have "$2" && [ "${RATE[$2]}" != 0 ]; then calc "${RATE[$1]} / ${RATE[$2]}"; fi
+}
+target_line() { # text value op target [target as shown]
+    local op="≤"
+    [ "$3" != ">=" ] || op="≥"
+    echo "- $1, target $op ${5:-$4}: $(verdict "$2" "$3" "$4")"
+}
 
 table=$(
-    echo "| target | calls/s | p50 | p99 |"
-    echo "| --- | ---: | ---: | ---: |"
-    echo "$nginx_row"
-    echo "$mcpd_row"
-    echo
-    echo "wrk ${wrk_args[*]} on loopback. For nginx one call is one request. For mcpd one call is two"
-    echo "requests (POST /mcp/execute, then GET /mcp/stream/{call_id}), so calls/s = requests/s ÷ 2;"
-    echo "its latencies are per request, executes and streams together."
-    if [ -n "$mcpd_check" ]; then echo "${mcpd_check}."; fi
-    if [ -n "$nginx_rps" ] && [ -n "$mcpd_calls" ]; then
+    echo "| row | calls/s | p50 | p99 | peak RSS |"
+    echo "| --- | ---: | ---: | ---: | ---: |"
+    for row in $ROW_ORDER; do
+        case "$row" in stdio-*) wanted stdio || continue ;; *) wanted "$row" || continue ;; esac
+        if have "$row"; then
+            note=${NOTE[$row]:-}
+            printf '| %s | %s | %s ms | %s ms | %s |\n' "${LABEL[$row]}${note:+ (${note%; })}" "${RATE[$row]}" \
+                "${P50[$row]}" "${P99[$row]}" "${RSS[$row]}"
+        else
+            printf '| %s | %s | — | — | — |\n' "${LABEL[$row]}" "${NOTE[$row]:-not run}"
+        fi
+    done
+    if wanted oneshot; then
         echo
-        awk -v m="$mcpd_calls" -v n="$nginx_rps" \
-            'BEGIN { printf "mcpd calls/s ÷ nginx requests/s = %.1f%% (goal: 25%%)\n", 100 * m / n }'
+        echo "| one-shot figure | value |"
+        echo "| --- | ---: |"
+        echo "| cancel_all, $CANCEL_CALLS calls in flight: request sent → last \`cancelled\` event (${SHOT[cancelled]:-?} received) | ${SHOT[cancel_ms]:-—} ms |"
+        echo "| exec → READY=1, minimum pool up (median of 5) | ${SHOT[ready_ms]:-—} ms |"
+        echo "| supervisor RSS, idle | ${SHOT[idle_mb]:-—} MB |"
+        echo "| supervisor RSS, ${SHOT[streams]:-?} idle SSE streams open | ${SHOT[streams_mb]:-—} MB |"
+        echo "| worker RSS (an idle mcp-worker's VmRSS) | ${SHOT[worker_mb]:-—} MB |"
+        for level in ${SANDBOX_LEVELS:-default}; do
+            name="sandbox level $level"
+            [ "$level" != default ] || name="no sandbox levels in this build"
+            echo "| warm-pool worker spawn → ready ($name; median of $SPAWN_SAMPLES) | ${SHOT[spawn_$level]:-—} |"
+        done
     fi
+    echo
+    echo "### Targets (issue 6), from this run"
+    echo
+    r=$(rate_ratio session nginx)
+    [ -z "$r" ] || target_line "(3) = $(calc "100 * $r" | xargs printf '%.1f')% of (1)" "$(calc "100 * $r")" ">=" 25 "25%"
+    r=$(rate_ratio session sdk)
+    [ -z "$r" ] || target_line "(3) = $(printf '%.1f' "$r") × (2)" "$r" ">=" 40 "40 ×"
+    if have session; then target_line "(3) p99 = ${P99[session]} ms" "${P99[session]}" "<=" 2 "2 ms"; fi
+    r=$(rate_ratio stateless session)
+    [ -z "$r" ] || target_line "(4) = $(printf '%.2f' "$r") × (3)" "$r" ">=" 1 "1 × (3)"
+    r=$(rate_ratio execute sdk)
+    [ -z "$r" ] || target_line "(5) = $(printf '%.1f' "$r") × (2)" "$r" ">=" 10 "10 ×"
+    if have per-call; then
+        target_line "(6) = ${RATE[per-call]} calls/s" "${RATE[per-call]}" ">=" 300 "300 calls/s"
+    elif wanted per-call; then
+        echo "- (6): ${NOTE[per-call]:-not run}"
+    fi
+    r=$(rate_ratio stdio-mcpd stdio-proxy)
+    [ -z "$r" ] || target_line "(7) = $(printf '%.1f' "$r") × mcp-proxy" "$r" ">=" 5 "5 ×"
+    if wanted oneshot; then
+        target_line "cancel_all = ${SHOT[cancel_ms]:-?} ms" "${SHOT[cancel_ms]:-}" "<=" 100 "100 ms"
+        target_line "READY=1 = ${SHOT[ready_ms]:-?} ms after exec" "${SHOT[ready_ms]:-}" "<=" 150 "150 ms"
+        target_line "supervisor idle RSS = ${SHOT[idle_mb]:-?} MB" "${SHOT[idle_mb]:-}" "<=" 15 "15 MB"
+        target_line "supervisor RSS with ${SHOT[streams]:-?} SSE streams = ${SHOT[streams_mb]:-?} MB" "${SHOT[streams_mb]:-}" "<=" 150 "150 MB"
+    fi
+    echo
+    echo "wrk ${wrk_args[*]} on loopback, each server alone. calls/s counts answered calls: for"
+    echo "nginx a request; for the MCP rows a tools/call answered with a result (the one initialize and"
+    echo "notifications/initialized per connection are not counted); for (5) a call whose stream ended"
+    echo "with \`final\` (two requests: POST /mcp/execute, GET /mcp/stream), whose p50/p99 are per request."
+    echo "Peak RSS: the server's whole process tree (supervisor and workers; nginx master and workers;"
+    echo "mcp-proxy and its stdio server), summed VmRSS sampled every 100 ms. mcpd runs with its defaults"
+    echo "(--workers-min 2, --workers-max 8); (2) is uvicorn with access logging off; (7) uses a 2025-11-25"
+    echo "session on both hosts and mcp-proxy --log-level WARNING; mcpd runs as many instances of the"
+    echo "stdio server as its pool wants (its processes column counts them), mcp-proxy one."
+    echo "Raw wrk output: bench/out/."
 )
 
 echo
 echo "$table"
 
-if [ -n "$nginx_rps" ] && [ -n "$mcpd_calls" ]; then
+if [ -z "$ONLY" ]; then
     cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || true)
     {
         echo "# Benchmark results"
@@ -212,12 +517,12 @@ if [ -n "$nginx_rps" ] && [ -n "$mcpd_calls" ]; then
         echo "Written by \`make bench\` (bench/run.sh); each run replaces this file."
         echo
         echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
-        echo "- kernel: $(uname -r)"
-        echo "- CPU: ${cpu:-unknown}, $(nproc) cores"
+        echo "- machine: ${cpu:-unknown CPU}, $(nproc) cores, Linux $(uname -r)"
+        echo "- load average before the run: $LOAD_BEFORE"
         echo
         echo "$table"
     } >"$RESULTS"
-    say "written to bench/RESULTS.md"
+    say "written to $RESULTS"
 else
-    say "partial run (BENCH_ONLY=$ONLY): bench/RESULTS.md left unchanged"
+    say "partial run (BENCH_ONLY=$ONLY): $RESULTS left unchanged"
 fi
