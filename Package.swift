@@ -35,18 +35,21 @@ let package = Package(
         .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
         // Who is calling: bearer tokens to owners, compared in constant time.
         .target(name: "Access"),
+        // mcpd as an OAuth 2.1 resource server: protected resource metadata, bearer challenges,
+        // token introspection off the event loop with a short cache, audience and scope checks.
+        .target(name: "OAuth", dependencies: ["HTTP", "HTTPClient", "JSON", "EventLoop", "SystemCalls", "Logging"]),
         // Starting, tracking and cancelling calls for every surface, through the one pool.
         .target(name: "Calls", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls"]),
         // The seed-000 execute/stream API and health probes.
         .target(name: "ExecuteAPI", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
         // MCP for every revision: Streamable HTTP and stateless /mcp, legacy /sse, seed 003's tenant endpoint.
-        .target(name: "MCP", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
+        .target(name: "MCP", dependencies: ["Access", "OAuth", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
         // The one registry of member servers, configured tools and prompts, persisted; the composer
         // (seed 001) and registry (seed 002) APIs over it.
         .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging"]),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
+            dependencies: ["Access", "OAuth", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
         .executableTarget(
             name: "mcp-worker",
             dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],

@@ -35,6 +35,13 @@ struct Configuration {
     var openAIModel: String?
     var openAIKeyFile: String?
     var healthInterval = 10.0
+    var oauthIssuer: String?
+    var oauthResource: String?
+    var oauthIntrospectionURL: String?
+    var oauthClientId: String?
+    var oauthClientSecretFile: String?
+    var oauthScopes: [String] = []
+    var oauthCacheSeconds = 60
 
     static let version = "0.1.0"
     static let devToken = "super-secret-token"
@@ -93,6 +100,17 @@ struct Configuration {
       --openai-api-key-file PATH  File holding the API key (default: $OPENAI_API_KEY).
       --openai-model MODEL        Default model of openai_chat (default gpt-4o-mini).
       --health-interval SECONDS   How often remote member servers are checked (default 10).
+    OAUTH (MCP authorization; the MCP endpoints then also accept OAuth access tokens)
+      --oauth-issuer URL          The authorization server (its issuer identifier); turns OAuth on.
+      --oauth-resource URL        This server's canonical resource URI, e.g. https://mcp.example.com/mcp;
+                                  tokens must carry it in their audience. Required with --oauth-issuer.
+      --oauth-introspection-url URL  RFC 7662 endpoint (default: the server's metadata names it).
+      --oauth-client-id ID        mcpd's client id at the introspection endpoint.
+      --oauth-client-secret-file PATH  File holding that client's secret.
+      --oauth-scopes SCOPES       Scopes every MCP request needs (space- or comma-separated;
+                                  repeatable). A token without them gets 403 insufficient_scope.
+      --oauth-cache-seconds N     Reuse an introspection answer for up to N seconds, never past the
+                                  token's expiry (default 60, at most 60; 0 disables the cache).
     OPERATIONS
       --runtime-dir DIR           Where the shared call table lives (default $RUNTIME_DIRECTORY,
                                   /run/mcpd as root, else $XDG_RUNTIME_DIR/mcpd or /tmp/mcpd-UID).
@@ -180,6 +198,17 @@ struct Configuration {
             case "--openai-model": configuration.openAIModel = try value(option, inline)
             case "--openai-api-key-file": configuration.openAIKeyFile = try value(option, inline)
             case "--health-interval": configuration.healthInterval = try seconds(option, try value(option, inline))
+            case "--oauth-issuer": configuration.oauthIssuer = try value(option, inline)
+            case "--oauth-resource": configuration.oauthResource = try value(option, inline)
+            case "--oauth-introspection-url": configuration.oauthIntrospectionURL = try value(option, inline)
+            case "--oauth-client-id": configuration.oauthClientId = try value(option, inline)
+            case "--oauth-client-secret-file": configuration.oauthClientSecretFile = try value(option, inline)
+            case "--oauth-scopes":
+                configuration.oauthScopes += try value(option, inline).split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+            case "--oauth-cache-seconds":
+                let seconds = try integer(option, try value(option, inline), minimum: 0)
+                guard seconds <= 60 else { throw UsageError(message: "--oauth-cache-seconds must be at most 60, got \(seconds)") }
+                configuration.oauthCacheSeconds = seconds
             case "--runtime-dir": configuration.runtimeDirectory = try value(option, inline)
             case "--worker-path": configuration.workerPath = try value(option, inline)
             case "--log-level":
@@ -195,6 +224,14 @@ struct Configuration {
         }
         if configuration.workersMin > configuration.workersMax {
             throw UsageError(message: "--workers-min (\(configuration.workersMin)) exceeds --workers-max (\(configuration.workersMax))")
+        }
+        let oauthFlagGiven = configuration.oauthResource != nil || configuration.oauthIntrospectionURL != nil
+            || configuration.oauthClientId != nil || configuration.oauthClientSecretFile != nil || !configuration.oauthScopes.isEmpty
+        if configuration.oauthIssuer == nil && oauthFlagGiven {
+            throw UsageError(message: "the --oauth-* options need --oauth-issuer")
+        }
+        if configuration.oauthIssuer != nil && configuration.oauthResource == nil {
+            throw UsageError(message: "--oauth-issuer needs --oauth-resource (this server's canonical URI, e.g. https://mcp.example.com/mcp)")
         }
         if configuration.listen.isEmpty { configuration.listen = [("127.0.0.1", 8000)] }
         return .run(configuration)

@@ -9,6 +9,7 @@ import JSON
 import Logging
 import Management
 import MCP
+import OAuth
 import Pool
 import SystemCalls
 import Systemd
@@ -22,6 +23,8 @@ final class Router: HTTPHandler {
     let mcp: MCPService
     let composer: ComposerAPI
     let registryAPI: RegistryAPI
+    /// RFC 9728 metadata at /.well-known/oauth-protected-resource[/path], when OAuth is on.
+    var resourceMetadata: ProtectedResourceMetadata?
 
     init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI) {
         self.api = api
@@ -32,7 +35,9 @@ final class Router: HTTPHandler {
 
     func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
         let path = request.path
-        if ComposerAPI.serves(path) {
+        if let metadata = resourceMetadata, metadata.serves(path) {
+            metadata.handle(request, on: connection)
+        } else if ComposerAPI.serves(path) {
             composer.handle(request, on: connection)
         } else if RegistryAPI.serves(path) {
             registryAPI.handle(request, on: connection)
@@ -144,6 +149,10 @@ final class Supervisor {
         router = Router(api: api, mcp: mcp,
                         composer: composer,
                         registryAPI: RegistryAPI(registry: registry, authenticator: authenticator))
+        if let settings = try Supervisor.oauthSettings(configuration) {
+            mcp.oauth = try TokenVerifier(settings: settings, loop: loop)
+            router.resourceMetadata = ProtectedResourceMetadata(settings: settings)
+        }
 
         let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
                                           headerTimeoutMs: Int64(configuration.headerTimeout * 1000),
@@ -171,6 +180,22 @@ final class Supervisor {
             tools += FileTools.definitions(root: path).map { Supervisor.routed($0.0, $0.1) }
         }
         return tools
+    }
+
+    /// --oauth-* as settings (nil when --oauth-issuer is not given); the client secret is read
+    /// from its file here, once.
+    static func oauthSettings(_ configuration: Configuration) throws -> OAuthSettings? {
+        guard let issuer = configuration.oauthIssuer, let resource = configuration.oauthResource else { return nil }
+        var secret = ""
+        if let path = configuration.oauthClientSecretFile {
+            guard let text = readTextFile(path) else { throw Configuration.UsageError(message: "cannot read the OAuth client secret file \(path)") }
+            secret = String(text.filter { !$0.isWhitespace })
+        }
+        let settings = OAuthSettings(issuer: issuer, resource: resource, introspectionURL: configuration.oauthIntrospectionURL,
+                                     clientId: configuration.oauthClientId ?? "", clientSecret: secret,
+                                     requiredScopes: configuration.oauthScopes, cacheSeconds: configuration.oauthCacheSeconds)
+        if let problem = settings.problem() { throw Configuration.UsageError(message: problem) }
+        return settings
     }
 
     private static func routed(_ tool: ToolDefinition, _ spec: JSONObject) -> ToolDefinition {
@@ -248,6 +273,7 @@ final class Supervisor {
         Log.info("mcpd starting", ["listen": server.listenerAddresses.joined(separator: " "),
                                    "workers_min": String(configuration.workersMin),
                                    "workers_max": String(configuration.workersMax), "pid": String(getpid())])
+        mcp.oauth?.start()
         pool.maintainPool()
         loop.run()
         table.setSupervisorState(.stopped)
