@@ -63,7 +63,8 @@ public final class LoopInbox<Message: Sendable>: EventHandler {
     }
 
     private let mailbox: Mailbox
-    private unowned let loop: EventLoop
+    /// Weak: the loop holds this handler, and may be torn down first at exit.
+    private weak var loop: EventLoop?
     private let deliver: (Message) -> Void
 
     /// `deliver` is called on the loop's thread for every posted message.
@@ -74,7 +75,7 @@ public final class LoopInbox<Message: Sendable>: EventHandler {
         try loop.register(mailbox.readFD, for: .readable, handler: self)
     }
 
-    deinit { loop.unregister(mailbox.readFD) }
+    deinit { loop?.unregister(mailbox.readFD) }
 
     public var sender: Sender { Sender(mailbox: mailbox) }
 

@@ -66,14 +66,15 @@ public final class TokenVerifier {
         introspector = TokenIntrospector(clientId: settings.clientId, clientSecret: settings.clientSecret,
                                          timeoutMs: settings.timeoutMs, verifyCertificates: settings.verifyCertificates)
         introspectionEndpoint = settings.introspectionURL
-        inbox = try LoopInbox(loop: loop) { [unowned self] message in self.receive(message) }
+        // Weak: an introspection may still report back after the verifier is gone (at exit).
+        inbox = try LoopInbox(loop: loop) { [weak self] message in self?.receive(message) }
     }
 
     /// Fetches the authorization server's metadata in the background, retrying every 5 s until
     /// it has it (the server may start after mcpd).
     public func start() {
         fetchMetadata()
-        metadataTimer = loop.every(milliseconds: 5000) { [unowned self] in self.fetchMetadata() }
+        metadataTimer = loop.every(milliseconds: 5000) { [weak self] in self?.fetchMetadata() }
     }
 
     private func fetchMetadata() {

@@ -1,3 +1,4 @@
+import OAuth
 import SystemCalls
 
 /// mcpd's command line. Every option has a default that serves on loopback safely.
@@ -232,6 +233,14 @@ struct Configuration {
         }
         if configuration.oauthIssuer != nil && configuration.oauthResource == nil {
             throw UsageError(message: "--oauth-issuer needs --oauth-resource (this server's canonical URI, e.g. https://mcp.example.com/mcp)")
+        }
+        if let issuer = configuration.oauthIssuer, let resource = configuration.oauthResource {
+            // Everything but the secret itself, which is read from its file at start-up.
+            let settings = OAuthSettings(issuer: issuer, resource: resource, introspectionURL: configuration.oauthIntrospectionURL,
+                                         clientId: configuration.oauthClientId ?? "",
+                                         clientSecret: configuration.oauthClientSecretFile == nil ? "" : "(read later)",
+                                         requiredScopes: configuration.oauthScopes)
+            if let problem = settings.problem() { throw UsageError(message: problem) }
         }
         if configuration.listen.isEmpty { configuration.listen = [("127.0.0.1", 8000)] }
         return .run(configuration)

@@ -189,7 +189,8 @@ final class Supervisor {
         var secret = ""
         if let path = configuration.oauthClientSecretFile {
             guard let text = readTextFile(path) else { throw Configuration.UsageError(message: "cannot read the OAuth client secret file \(path)") }
-            secret = String(text.filter { !$0.isWhitespace })
+            // Only the line break (and surrounding blanks) go: a secret may contain spaces.
+            secret = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
         }
         let settings = OAuthSettings(issuer: issuer, resource: resource, introspectionURL: configuration.oauthIntrospectionURL,
                                      clientId: configuration.oauthClientId ?? "", clientSecret: secret,
