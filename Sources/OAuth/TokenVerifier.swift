@@ -56,6 +56,9 @@ public final class TokenVerifier {
     private var metadataTimer: TimerID?
     private var fetchingMetadata = false
     private var lastMetadataProblem: String?
+    /// Introspection failures are logged once per reason and at most every 10 s otherwise: an
+    /// unreachable server must not turn every request into a log line.
+    private var lastFailureLog: (reason: String, atMs: Int64, suppressed: Int)?
 
     /// Introspections started, for tests and status (a cache hit starts none).
     public private(set) var introspectionCount = 0
@@ -130,7 +133,7 @@ public final class TokenVerifier {
         case .introspected(let token, let answer):
             running -= 1
             if case .failed(let why) = answer {
-                Log.warn("token introspection failed; the request is answered 503", ["reason": why])
+                logFailure(why)
                 finish(token, .unavailable(why))
             } else {
                 remember(token, answer)
@@ -155,6 +158,17 @@ public final class TokenVerifier {
                 lastMetadataProblem = error.message
             }
         }
+    }
+
+    private func logFailure(_ reason: String) {
+        let now = Clock.monotonicMillis()
+        if let last = lastFailureLog, last.reason == reason, now - last.atMs < 10_000 {
+            lastFailureLog?.suppressed += 1
+            return
+        }
+        let suppressed = lastFailureLog?.suppressed ?? 0
+        Log.warn("token introspection failed; such requests are answered 503", ["reason": reason, "similar_failures_not_logged": String(suppressed)])
+        lastFailureLog = (reason, now, 0)
     }
 
     private func finish(_ token: String, _ verdict: Verdict) {
