@@ -30,6 +30,9 @@ public struct OAuthSettings: Sendable {
     public var maxCachedTokens = 4096
     public var maxConcurrentIntrospections = 8
     public var maxWaitingTokens = 1024
+    /// Longer tokens are refused unasked: real ones (JWTs included) are a few kB at most, and the
+    /// cache keeps tokens whole, so this bounds its memory (4096 × 4 KiB).
+    public var maxTokenBytes = 4096
 
     public static let maximumCacheSeconds = 60
 

@@ -95,6 +95,9 @@ public final class TokenVerifier {
     // MARK: verifying
 
     public func verify(_ token: String, completion: @escaping (Verdict) -> Void) {
+        guard token.utf8.count <= settings.maxTokenBytes else {
+            return completion(.invalid("the access token is longer than \(settings.maxTokenBytes) bytes"))
+        }
         let now = Clock.monotonicMillis()
         if let remembered = cache[token] {
             if remembered.untilMs > now { return completion(verdict(remembered.answer)) }

@@ -201,6 +201,13 @@ def test_inactive_unknown_and_foreign_issuer_tokens_are_401(rs, auth):
         assert challenge_params(r.header("www-authenticate"))["error"] == "invalid_token"
 
 
+def test_an_oversized_token_is_refused_without_asking(rs, auth):
+    huge = "h" * 5000
+    r = mcp_post(rs, huge)
+    assert r.status == 401, r
+    assert auth.introspections(huge) == 0
+
+
 def test_missing_scope_is_403_insufficient_scope(rs, auth):
     token = auth.add("narrow-scope-1", resource=rs.resource, scope="profile mcp:read")
     r = mcp_post(rs, token)
