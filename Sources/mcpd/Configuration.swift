@@ -1,3 +1,4 @@
+import Glibc
 import OAuth
 import SystemCalls
 
@@ -107,7 +108,8 @@ struct Configuration {
                                   tokens must carry it in their audience. Required with --oauth-issuer.
       --oauth-introspection-url URL  RFC 7662 endpoint (default: the server's metadata names it).
       --oauth-client-id ID        mcpd's client id at the introspection endpoint.
-      --oauth-client-secret-file PATH  File holding that client's secret.
+      --oauth-client-secret-file PATH  File holding that client's secret (default: the systemd
+                                  credential oauth-client-secret, $CREDENTIALS_DIRECTORY).
       --oauth-scopes SCOPES       Scopes every MCP request needs (space- or comma-separated;
                                   repeatable). A token without them gets 403 insufficient_scope.
       --oauth-cache-seconds N     Reuse an introspection answer for up to N seconds, never past the
@@ -233,6 +235,13 @@ struct Configuration {
         }
         if configuration.oauthIssuer != nil && configuration.oauthResource == nil {
             throw UsageError(message: "--oauth-issuer needs --oauth-resource (this server's canonical URI, e.g. https://mcp.example.com/mcp)")
+        }
+        if configuration.oauthIssuer != nil && configuration.oauthClientSecretFile == nil,
+           let credentials = Process.environment("CREDENTIALS_DIRECTORY"),
+           access(credentials + "/oauth-client-secret", R_OK) == 0 {
+            // systemd's LoadCredential=oauth-client-secret:… (the unit shows how): a root-only
+            // file the dynamic user could not read otherwise.
+            configuration.oauthClientSecretFile = credentials + "/oauth-client-secret"
         }
         if let issuer = configuration.oauthIssuer, let resource = configuration.oauthResource {
             // Everything but the secret itself, which is read from its file at start-up.

@@ -363,6 +363,17 @@ def test_wrong_client_credentials_are_503_not_401(mcpd_factory, auth, tmp_path):
     assert_no_secret(m.stderr_text(), [token, "not-the-secret"], "mcpd's log")
 
 
+def test_the_client_secret_comes_from_systemd_credentials_when_no_file_is_named(mcpd_factory, auth, tmp_path):
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (credentials / "oauth-client-secret").write_text(CLIENT_SECRET + "\n")
+    port = free_port()
+    args = [a for a in oauth_args(auth, port, "unused") if a not in ("--oauth-client-secret-file", "unused")]
+    m = mcpd_factory(*args, port=port, env={"CREDENTIALS_DIRECTORY": str(credentials)})
+    token = auth.add("via-credentials-1", resource=resource_of(port))
+    assert mcp_post(m, token).status == 200
+
+
 @pytest.mark.parametrize("args, message", [
     (["--oauth-issuer", "http://127.0.0.1:9/"], "--oauth-resource"),
     (["--oauth-scopes", "a"], "need --oauth-issuer"),
