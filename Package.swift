@@ -33,11 +33,11 @@ let package = Package(
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
         // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
         .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
-        // Who is calling: bearer tokens to owners, compared in constant time.
-        .target(name: "Access"),
+        // Who is calling: tokens and API keys to identities (tenant, role), compared in constant time.
+        .target(name: "Access", dependencies: ["SystemCalls"]),
         // mcpd as an OAuth 2.1 resource server: protected resource metadata, bearer challenges,
         // token introspection off the event loop with a short cache, audience and scope checks.
-        .target(name: "OAuth", dependencies: ["HTTP", "HTTPClient", "JSON", "EventLoop", "SystemCalls", "Logging"]),
+        .target(name: "OAuth", dependencies: ["Access", "HTTP", "HTTPClient", "JSON", "EventLoop", "SystemCalls", "Logging"]),
         // Starting, tracking and cancelling calls for every surface, through the one pool.
         .target(name: "Calls", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls"]),
         // The seed-000 execute/stream API and health probes.
@@ -47,9 +47,11 @@ let package = Package(
         // The one registry of member servers, configured tools and prompts, persisted; the composer
         // (seed 001) and registry (seed 002) APIs over it.
         .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging"]),
+        // Counters, histograms and gauges in the Prometheus text format (GET /metrics).
+        .target(name: "Metrics"),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["Access", "OAuth", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
+            dependencies: ["Access", "OAuth", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "Metrics", "CMcpd"]),
         .executableTarget(
             name: "mcp-worker",
             dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],
@@ -57,13 +59,15 @@ let package = Package(
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(
             name: "mcpctl",
-            dependencies: ["CallTable", "SystemCalls", "JSON"]),
+            dependencies: ["CallTable", "SystemCalls", "JSON", "HTTPClient"]),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
         .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "HTTPClient", "ToolSources", "JSON", "Tools"]),
         .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "EventLoop", "JSON", "SystemCalls"]),
+        .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
     ]
 )

@@ -1,36 +1,52 @@
-// Access: who is calling. Bearer tokens to owners today; tenants, keys and roles arrive with the
-// security work. Every surface authenticates through here.
-/// Maps bearer tokens to their owners. Tokens are compared in constant time and never logged;
-/// an owner is a name ("token-1", "dev"), safe to show in the call table and in logs.
-public struct Authenticator: Sendable {
+// Access: who is calling. Configured tokens and run-time API keys, each of one tenant with one
+// role, answered as an Identity. Every surface authenticates through here.
+
+/// Maps presented credentials to identities. Configured tokens are compared in constant time;
+/// API keys through their digests (Keyring). Secrets are never logged: an identity carries the
+/// credential's name only.
+public final class Authenticator {
     public struct Credential: Sendable {
         public let token: String
-        public let owner: String
+        public let name: String
         public let role: Role
-        public init(token: String, owner: String, role: Role = .owner) {
+        public let tenant: String
+        public init(token: String, name: String, role: Role = .owner, tenant: String = Tenant.defaultId) {
             self.token = token
-            self.owner = owner
+            self.name = name
             self.role = role
+            self.tenant = tenant
         }
     }
 
-    private let credentials: [(bytes: [UInt8], owner: String)]
-    private let roles: [String: Role]
+    private let credentials: [(bytes: [UInt8], identity: Identity)]
+    /// Keys made at run time (nil when mcpd keeps none).
+    public let keyring: Keyring?
 
-    public init(_ credentials: [Credential]) {
-        self.credentials = credentials.map { (Array($0.token.utf8), $0.owner) }
-        self.roles = Dictionary(credentials.map { ($0.owner, $0.role) }, uniquingKeysWith: { first, _ in first })
+    public init(_ credentials: [Credential], keyring: Keyring? = nil) {
+        self.credentials = credentials.map { (Array($0.token.utf8), Identity(name: $0.name, tenant: $0.tenant, role: $0.role)) }
+        self.keyring = keyring
     }
 
-    /// The role of an authenticated owner.
-    public func role(of owner: String) -> Role { roles[owner] ?? .viewer }
+    /// The role of an authenticated owner (an `Identity.owner` string).
+    public func role(of owner: String) -> Role {
+        if let configured = credentials.first(where: { $0.identity.owner == owner }) { return configured.identity.role }
+        let name = owner.split(separator: "/").last.map(String.init) ?? owner
+        if let key = keyring?.key(id: name), key.identity.owner == owner { return key.role }
+        return .viewer
+    }
 
-    /// A token presented as seed 001's `X-API-Key: <key>` (same tokens, same comparison).
+    /// A credential presented as seed 001's `X-API-Key: <key>` (tokens and keys alike).
     public func authenticate(apiKey: String) -> Outcome {
         authenticate(authorization: "Bearer " + apiKey)
     }
 
-    public enum Outcome: Equatable { case owner(String), missing, malformed, unknown }
+    /// A request's credential: its Authorization header, or else its X-API-Key header.
+    public func authenticate(authorization: String?, apiKey: String?) -> Outcome {
+        if authorization == nil, let apiKey { return authenticate(apiKey: apiKey) }
+        return authenticate(authorization: authorization)
+    }
+
+    public enum Outcome: Equatable { case identity(Identity), missing, malformed, unknown }
 
     public func authenticate(authorization: String?) -> Outcome {
         guard let authorization else { return .missing }
@@ -45,28 +61,13 @@ public struct Authenticator: Sendable {
         while let last = bytes.last, last == 32 || last == 9 { bytes = bytes.dropLast() }
         guard !bytes.isEmpty, !bytes.contains(32) else { return .malformed }
         let presented = Array(bytes)
-        var match: String? = nil
+        var match: Identity? = nil
         // Every credential is compared, whatever matched, so timing says nothing about which.
         for credential in credentials where constantTimeEqual(credential.bytes, presented) {
-            match = credential.owner
+            match = credential.identity
         }
-        return match.map { .owner($0) } ?? .unknown
+        if let match { return .identity(match) }
+        if let key = keyring?.match(secret: presented) { return .identity(key.identity) }
+        return .unknown
     }
-
-    private func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        var difference = UInt8(a.count == b.count ? 0 : 1)
-        for index in 0..<max(a.count, b.count) {
-            difference |= (index < a.count ? a[index] : 0) ^ (index < b.count ? b[index] : 0)
-        }
-        return difference == 0
-    }
-}
-
-/// What a credential may do. Seed 002: mutations need an owner or admin; a member reads and calls;
-/// a viewer only reads.
-public enum Role: String, Sendable, CaseIterable {
-    case owner, admin, member, viewer
-
-    public var mayManage: Bool { self == .owner || self == .admin }
-    public var mayCall: Bool { self != .viewer }
 }

@@ -70,6 +70,29 @@ extension CallTable {
         writeLocked(record) { store32(record + Layout.Call.cancelRequested, 1) }
     }
 
+    /// Asks for the cancellation of call `callId` if it is still in flight (`mcpctl cancel`): the
+    /// flag is set only if the slot still holds that very call, checked inside the record's write
+    /// lock, so a slot reused in between is never touched. The supervisor sees the flag on its next
+    /// tick and ends the call `cancelled`. Returns whether the call was found in flight.
+    public func requestCancel(callId: String) -> Bool {
+        for slot in 0..<callSlotCount where callStateRaw(slot) != CallState.free.rawValue {
+            guard let call = readCall(slot: slot), call.callId == callId, call.state.isInFlight else { continue }
+            let record = writableCallSlot(slot)
+            var stillThatCall = false
+            writeLocked(record) {
+                guard let state = CallState(rawValue: load32(record + Layout.Call.state)), state.isInFlight else { return }
+                let start = Layout.Call.callId.offset
+                let words = (0..<(Layout.Call.callId.size / 8)).map { load64(record + start + 8 * $0) }
+                let current = words.withUnsafeBytes { decodeText($0) }
+                guard current == callId else { return }
+                store32(record + Layout.Call.cancelRequested, 1)
+                stillThatCall = true
+            }
+            return stillThatCall
+        }
+        return false
+    }
+
     /// One atomic load, cheap enough for a worker to poll between chunks of work.
     public func isCancelRequested(slot: Int) -> Bool {
         precondition((0..<callSlotCount).contains(slot), "call slot \(slot) out of range")

@@ -93,19 +93,22 @@ public final class CallTable {
         try mapExisting(descriptor, source: "call table (descriptor \(descriptor))", writable: true)
     }
 
-    /// Opens the table at `path` read-only (mcpctl), after validating the header.
-    public static func open(path: String) throws(CallTableError) -> CallTable {
-        let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+    /// Opens the table at `path` (mcpctl), after validating the header: read-only, or read-write
+    /// for the commands that ask the supervisor to cancel calls.
+    public static func open(path: String, writable: Bool = false) throws(CallTableError) -> CallTable {
+        let fd = Glibc.open(path, (writable ? O_RDWR : O_RDONLY) | O_CLOEXEC)
         guard fd >= 0 else {
             let code = errno
             switch code {
             case ENOENT: throw CallTableError("no call table at \(path) (is mcpd running, with this runtime directory?)")
-            case EACCES: throw CallTableError("permission denied reading \(path) (mcpctl needs the mcpd user or its group)")
+            case EACCES:
+                throw CallTableError("permission denied \(writable ? "writing" : "reading") \(path) (mcpctl needs "
+                                     + (writable ? "the mcpd user)" : "the mcpd user or its group)"))
             default: throw failure("cannot open \(path)", code)
             }
         }
         do {
-            return try mapExisting(fd, source: path, writable: false)
+            return try mapExisting(fd, source: path, writable: writable)
         } catch {
             Descriptor.close(fd)
             throw error

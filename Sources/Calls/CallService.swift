@@ -10,6 +10,18 @@ import Tools
 /// Where the supervisor is in its life: readiness probes and admission depend on it.
 public enum ServerPhase: Sendable { case starting, ready, draining }
 
+/// The front door a call came through, for metrics.
+public enum CallSurface: String, Sendable {
+    /// Seed 000's POST /mcp/execute.
+    case execute
+    /// MCP tools/call on any transport.
+    case mcp
+    /// Seed 001's call_tool.
+    case composer
+    /// Seed 002's POST /v1/mcp/invoke.
+    case registry
+}
+
 public enum StartFailure: Error, Sendable {
     /// Every worker is busy and the queue is full.
     case overloaded
@@ -26,8 +38,9 @@ public final class CallService {
     public var serverPools: [String: WorkerPool] = [:]
     public let store = CallStore()
     public let directory: Directory
-    /// Hears how every call ended and how long it took (the registry's statistics).
-    public var onCallEnded: ((ToolDefinition, CallEvent, Int64) -> Void)?
+    /// Hears how every call ended, how long it took (microseconds), where it came from and whose
+    /// it was (the registry's statistics, the metrics).
+    public var onCallEnded: ((ToolDefinition, CallEvent, Int64, CallSurface, String) -> Void)?
     private let defaultDeadlineSeconds: Double
     /// Per-tool deadlines from the command line, overriding the tools' own.
     private let toolDeadlines: [String: Double]
@@ -40,10 +53,10 @@ public final class CallService {
         self.toolDeadlines = toolDeadlines
     }
 
-    /// The tools in the order they are listed.
-    public var tools: [ToolDefinition] { directory.tools }
+    /// The tools a tenant sees, in the order they are listed.
+    public func tools(for tenant: String) -> [ToolDefinition] { directory.tools(for: tenant) }
 
-    public func tool(named name: String) -> ToolDefinition? { directory.tool(named: name) }
+    public func tool(named name: String, tenant: String) -> ToolDefinition? { directory.tool(named: name, tenant: tenant) }
 
     public func deadline(for tool: ToolDefinition) -> Double {
         toolDeadlines[tool.name] ?? tool.deadlineSeconds ?? defaultDeadlineSeconds
@@ -51,9 +64,16 @@ public final class CallService {
 
     public var activeCount: Int { store.activeCount }
 
+    /// The owner as the call table shows it (32 bytes, for `mcpctl status`): "name@tenant", the
+    /// credential's name first so that a long tenant id (a UUID) is what gets cut, not the name.
+    static func tableOwner(_ owner: String) -> String {
+        guard let slash = owner.utf8.firstIndex(of: UInt8(ascii: "/")) else { return owner }
+        return String(owner[owner.index(after: slash)...]) + "@" + String(owner[..<slash])
+    }
+
     /// Starts a call whose input has already passed the tool's schema. The observer hears every
     /// event, possibly before this returns (an idle worker may take the call at once).
-    public func start(tool: ToolDefinition, input: JSONValue, owner: String, sessionId: String? = nil,
+    public func start(tool: ToolDefinition, input: JSONValue, owner: String, surface: CallSurface, sessionId: String? = nil,
                       requestId: String? = nil, keepsEvents: Bool, canAskClient: Bool = false,
                       observer: ((CallEvent) -> Void)? = nil) -> Result<CallRecord, StartFailure> {
         guard phase != .draining else { return .failure(.draining) }
@@ -70,13 +90,13 @@ public final class CallService {
         } else {
             targetPool = pool
         }
-        let startedMs = Clock.monotonicMillis()
+        let startedMicros = Clock.monotonicMicros()
         let submitted = targetPool.submit(tool: route.upstreamName, spec: route.spec, input: bytes, callId: record.id,
-                                          owner: owner, deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
+                                          owner: CallService.tableOwner(owner), deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
             record.apply(event)
             if event.isTerminal {
                 self.store.markEnded(record)
-                self.onCallEnded?(tool, event, Clock.monotonicMillis() - startedMs)
+                self.onCallEnded?(tool, event, Clock.monotonicMicros() - startedMicros, surface, owner)
             }
             if case .ask = event, !canAskClient {
                 self.answer(record, error: "this tool needs to ask the client, which is not possible through this API")

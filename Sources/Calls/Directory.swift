@@ -6,9 +6,22 @@ import Tools
 /// registry, so they all show the same tools at the same moment. The registry (Management)
 /// rebuilds it whenever something changes; surfaces only read it.
 public final class Directory {
+    /// A listed tool and whose it is: nil for shared ones (built-in, configuration file), which
+    /// every tenant sees; a tenant id for what that tenant registered, which only it sees.
+    public struct Scoped: Sendable {
+        public var tenant: String?
+        public var tool: ToolDefinition
+        public init(tenant: String?, tool: ToolDefinition) {
+            self.tenant = tenant
+            self.tool = tool
+        }
+    }
+
     /// Listed tools, in order: enabled ones whose server is active.
-    public private(set) var tools: [ToolDefinition] = []
-    private var toolsByName: [String: ToolDefinition] = [:]
+    public private(set) var scopedTools: [Scoped] = []
+    private var sharedByName: [String: ToolDefinition] = [:]
+    /// Each tenant's own tools, by tenant, then name.
+    private var ownByName: [String: [String: ToolDefinition]] = [:]
     public private(set) var prompts: [RegisteredPrompt] = []
     /// Bumped on every change of the tool list; MCP sends list_changed when it moves.
     public private(set) var toolsVersion = 0
@@ -17,22 +30,47 @@ public final class Directory {
     private var promptObservers: [() -> Void] = []
 
     public init(tools: [ToolDefinition] = []) {
-        replaceTools(tools)
+        replaceTools(tools.map { Scoped(tenant: nil, tool: $0) })
     }
 
-    public func tool(named name: String) -> ToolDefinition? { toolsByName[name] }
+    /// What a tenant sees: the shared tools and its own, its own winning a name they share.
+    public func tools(for tenant: String) -> [ToolDefinition] {
+        scopedTools.compactMap { item in
+            if let owner = item.tenant { return owner == tenant ? item.tool : nil }
+            return ownByName[tenant]?[item.tool.name] == nil ? item.tool : nil
+        }
+    }
+
+    public func tool(named name: String, tenant: String) -> ToolDefinition? {
+        ownByName[tenant]?[name] ?? sharedByName[name]
+    }
 
     /// Publishes a new tool list; observers hear of it only when something a client sees changed.
-    public func replaceTools(_ tools: [ToolDefinition]) {
-        let unchanged = tools.count == self.tools.count && zip(tools, self.tools).allSatisfy { new, old in
-            new.name == old.name && new.description == old.description && new.title == old.title
-                && new.inputSchema.serialized() == old.inputSchema.serialized()
+    public func replaceTools(_ tools: [Scoped]) {
+        let unchanged = tools.count == scopedTools.count && zip(tools, scopedTools).allSatisfy { pair in
+            let (new, old) = (pair.0.tool, pair.1.tool)
+            return pair.0.tenant == pair.1.tenant && new.name == old.name && new.description == old.description
+                && new.title == old.title && new.inputSchema.serialized() == old.inputSchema.serialized()
         }
-        self.tools = tools
-        toolsByName = Dictionary(tools.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        scopedTools = tools
+        sharedByName = [:]
+        ownByName = [:]
+        for item in tools {
+            if let tenant = item.tenant {
+                if ownByName[tenant]?[item.tool.name] == nil { ownByName[tenant, default: [:]][item.tool.name] = item.tool }
+            } else if sharedByName[item.tool.name] == nil {
+                sharedByName[item.tool.name] = item.tool
+            }
+        }
         guard !unchanged else { return }
         toolsVersion += 1
         for observer in toolObservers { observer() }
+    }
+
+    /// A tenant's prompts: the shared ones and its own, its own winning a name they share.
+    public func prompts(for tenant: String) -> [RegisteredPrompt] {
+        let own = Set(prompts.filter { $0.tenant == tenant }.map(\.name))
+        return prompts.filter { $0.tenant == tenant || ($0.tenant == nil && !own.contains($0.name)) }
     }
 
     public func replacePrompts(_ prompts: [RegisteredPrompt]) {
@@ -63,8 +101,11 @@ public struct RegisteredPrompt: Sendable {
     public var description: String
     public var template: String
     public var arguments: [Argument]
+    /// nil for shared prompts (configuration file); the registering tenant's id otherwise.
+    public var tenant: String?
 
-    public init(name: String, description: String, template: String, arguments: [Argument]) {
+    public init(name: String, description: String, template: String, arguments: [Argument], tenant: String? = nil) {
+        self.tenant = tenant
         self.name = name
         self.description = description
         self.template = template

@@ -8,7 +8,7 @@ import Pool
 import SystemCalls
 import Tools
 
-public struct ExecuteAPIConfiguration: Sendable {
+public struct ExecuteAPIConfiguration {
     public var authenticator: Authenticator
     public var streamTimeoutMs: Int64 = 300_000
     public var keepAliveIntervalMs: Int64 = 15_000
@@ -24,6 +24,8 @@ public final class ExecuteAPI: HTTPHandler {
     private let calls: CallService
     private var store: CallStore { calls.store }
     private var openStreams: [ObjectIdentifier: EventStream] = [:]
+    /// GET /metrics's body (Prometheus text); nil: no /metrics.
+    public var metricsText: (() -> String)?
 
     public init(configuration: ExecuteAPIConfiguration, calls: CallService, loop: EventLoop) {
         self.configuration = configuration
@@ -36,7 +38,7 @@ public final class ExecuteAPI: HTTPHandler {
     // MARK: routing
 
     private enum Route {
-        case healthz, readyz, manifest, execute, cancelAll
+        case healthz, readyz, manifest, execute, cancelAll, metrics
         case stream(String), cancel(String), status(String)
 
         /// Matches a path by byte comparison; a call id is whatever follows the prefix, if non-empty
@@ -48,6 +50,7 @@ public final class ExecuteAPI: HTTPHandler {
             case "/mcp/manifest": self = .manifest
             case "/mcp/execute": self = .execute
             case "/mcp/cancel_all": self = .cancelAll
+            case "/metrics": self = .metrics
             default:
                 if let id = Route.callId(path, after: "/mcp/stream/") { self = .stream(id) }
                 else if let id = Route.callId(path, after: "/mcp/cancel/") { self = .cancel(id) }
@@ -66,7 +69,7 @@ public final class ExecuteAPI: HTTPHandler {
         var methods: [String] {
             switch self {
             case .healthz, .readyz: return ["GET", "HEAD"]
-            case .manifest, .stream, .status: return ["GET"]
+            case .manifest, .stream, .status, .metrics: return ["GET"]
             case .execute, .cancelAll, .cancel: return ["POST"]
             }
         }
@@ -82,16 +85,24 @@ public final class ExecuteAPI: HTTPHandler {
         case .readyz: return readiness(connection)
         default: break
         }
-        let owner: String
-        switch configuration.authenticator.authenticate(authorization: request.header("authorization")) {
-        case .owner(let name): owner = name
-        case .missing: return connection.respondError(.authentication("missing Authorization: Bearer header"))
+        let identity: Identity
+        switch configuration.authenticator.authenticate(authorization: request.header("authorization"), apiKey: request.header("x-api-key")) {
+        case .identity(let found): identity = found
+        case .missing: return connection.respondError(.authentication("missing Authorization: Bearer header (or X-API-Key)"))
         case .malformed: return connection.respondError(.authentication("malformed Authorization header; expected 'Bearer <token>'"))
         case .unknown: return connection.respondError(.authorization)
         }
+        // Calls are kept per credential ("tenant/name"), tools looked up in its tenant's view.
+        let owner = identity.owner
         switch route {
-        case .manifest: manifest(connection)
-        case .execute: execute(request, owner, connection)
+        case .manifest: manifest(identity.tenant, connection)
+        case .metrics: metrics(identity, connection)
+        case .execute:
+            guard identity.role.mayCall else {
+                return connection.respondError(APIError(status: 403, code: "AUTHZ_ERROR",
+                                                        message: "calling tools needs a member role or higher; yours is \(identity.role.rawValue)"))
+            }
+            execute(request, identity, connection)
         case .cancelAll: cancelAll(owner, connection)
         case .stream(let id): stream(id, request, owner, connection)
         case .cancel(let id): cancel(id, owner, connection)
@@ -108,7 +119,22 @@ public final class ExecuteAPI: HTTPHandler {
         return false
     }
 
-    // MARK: probes
+    // MARK: probes and metrics
+
+    /// Prometheus text for the operator — an owner or admin of the default tenant: the figures
+    /// span every tenant's tools and servers (Prometheus sends the token with
+    /// `authorization: {credentials_file: …}`).
+    private func metrics(_ identity: Identity, _ connection: HTTPConnection) {
+        guard let metricsText else {
+            return connection.respondError(APIError(status: 404, code: "NOT_FOUND", message: "no route for /metrics"))
+        }
+        guard identity.role.mayManage, identity.tenant == Tenant.defaultId else {
+            return connection.respondError(APIError(status: 403, code: "AUTHZ_ERROR",
+                                                    message: "metrics are for the owner and admin roles of the default tenant"))
+        }
+        connection.respond(status: 200, headers: [("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+                           body: Array(metricsText().utf8))
+    }
 
     private func readiness(_ connection: HTTPConnection) {
         let counts = calls.pool.counts
@@ -125,8 +151,8 @@ public final class ExecuteAPI: HTTPHandler {
         }
     }
 
-    private func manifest(_ connection: HTTPConnection) {
-        let list: [JSONValue] = calls.tools.map { tool in
+    private func manifest(_ tenant: String, _ connection: HTTPConnection) {
+        let list: [JSONValue] = calls.tools(for: tenant).map { tool in
             .object(JSONObject([
                 ("name", .string(tool.name)),
                 ("description", .string(tool.description)),
@@ -139,7 +165,8 @@ public final class ExecuteAPI: HTTPHandler {
 
     // MARK: execute
 
-    private func execute(_ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
+    private func execute(_ request: HTTPRequest, _ identity: Identity, _ connection: HTTPConnection) {
+        let owner = identity.owner
         let parsed: ExecuteRequest
         switch ExecuteRequest.parse(request.body) {
         case .success(let value): parsed = value
@@ -148,11 +175,11 @@ public final class ExecuteAPI: HTTPHandler {
         if let requestId = parsed.requestId, let existing = store.call(owner: owner, requestId: requestId) {
             return connection.respondJSON(200, ["call_id": .string(existing.id), "status": .string(existing.status.rawValue)])
         }
-        guard let tool = calls.tool(named: parsed.tool) else { return connection.respondError(.toolNotFound(parsed.tool)) }
+        guard let tool = calls.tool(named: parsed.tool, tenant: identity.tenant) else { return connection.respondError(.toolNotFound(parsed.tool)) }
         if let violation = JSONSchema.validate(parsed.input, against: tool.inputSchema, path: "input") {
             return connection.respondError(.validation(violation.description, field: violation.path))
         }
-        switch calls.start(tool: tool, input: parsed.input, owner: owner, sessionId: parsed.sessionId,
+        switch calls.start(tool: tool, input: parsed.input, owner: owner, surface: .execute, sessionId: parsed.sessionId,
                            requestId: parsed.requestId, keepsEvents: true) {
         case .success(let record):
             connection.respondJSON(200, ["call_id": .string(record.id), "status": "started"])

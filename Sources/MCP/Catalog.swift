@@ -15,9 +15,10 @@ struct Catalog {
     /// Prompts registered through the composer or the configuration.
     var directory: Directory?
 
-    var prompts: [Prompt] {
+    /// The prompts a tenant sees: the fixed ones, the shared registered ones and its own.
+    func prompts(for tenant: String) -> [Prompt] {
         let fixed = conformance ? Catalog.builtinPrompts + ConformanceFixtures.prompts : Catalog.builtinPrompts
-        let registered = (directory?.prompts ?? []).map { prompt in
+        let registered = (directory?.prompts(for: tenant) ?? []).map { prompt in
             Prompt(name: prompt.name, title: prompt.name, description: prompt.description,
                    arguments: prompt.arguments.map { ($0.name, $0.description, $0.required) }) { values in
                 [Catalog.userText(prompt.render(values))]
@@ -78,9 +79,9 @@ struct Catalog {
         return .object(object)
     }
 
-    func getPrompt(_ params: JSONObject) -> Result<JSONObject, RPCError> {
+    func getPrompt(_ params: JSONObject, tenant: String) -> Result<JSONObject, RPCError> {
         guard let name = params["name"]?.stringValue else { return .failure(.invalidParams("name must be a string")) }
-        guard let prompt = prompts.first(where: { $0.name == name }) else {
+        guard let prompt = prompts(for: tenant).first(where: { $0.name == name }) else {
             return .failure(.invalidParams("no prompt named '\(name)'"))
         }
         var arguments: [String: String] = [:]
@@ -151,7 +152,7 @@ struct Catalog {
     }
 
     /// Completion values for a prompt argument or the file template's path.
-    func complete(_ params: JSONObject) -> Result<[String], RPCError> {
+    func complete(_ params: JSONObject, tenant: String) -> Result<[String], RPCError> {
         guard let ref = params["ref"]?.objectValue, let type = ref["type"]?.stringValue else {
             return .failure(.invalidParams("ref must be an object with a type"))
         }
@@ -169,7 +170,7 @@ struct Catalog {
         }
         switch type {
         case "ref/prompt":
-            guard let name = ref["name"]?.stringValue, let prompt = prompts.first(where: { $0.name == name }) else {
+            guard let name = ref["name"]?.stringValue, let prompt = prompts(for: tenant).first(where: { $0.name == name }) else {
                 return .failure(.invalidParams("no such prompt"))
             }
             let candidates: [String]

@@ -82,6 +82,8 @@ struct RPCError: Error {
     static let authenticationRequired = -32000
     /// Seed 003: a valid session is required.
     static func sessionRequired(_ message: String) -> RPCError { RPCError(code: -32001, message: message) }
+    /// The caller is known but may not do this (its role, or another tenant's endpoint).
+    static func forbidden(_ message: String) -> RPCError { RPCError(code: -32003, message: "Forbidden: \(message)") }
     /// Seed 003: the HTTP method is not supported here.
     static func methodNotAllowed(_ message: String) -> RPCError { RPCError(code: -32002, message: message) }
     /// 2026-07-28: an Mcp-Method / Mcp-Name header disagrees with the body.

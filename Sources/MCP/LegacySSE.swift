@@ -25,7 +25,7 @@ final class LegacySSETransport {
     private func open(_ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
         guard !service.sessions.isFull else { return service.respondTooManySessions(connection) }
         let session = Session(owner: owner, revision: .v2024_11_05, clientCapabilities: JSONObject(), clientInfo: JSONObject(),
-                              surface: .legacySSE)
+                              surface: .legacySSE, idPrefix: service.settings.sessionIdPrefix)
         session.initialized = false
         service.sessions.insert(session)
         let kept = service.openSSE(on: connection)

@@ -39,6 +39,8 @@ public final class MCPService {
         streamable = StreamableHTTPTransport(service: self)
         legacy = LegacySSETransport(service: self)
         tenant = TenantTransport(service: self)
+        // An OAuth caller's role comes from the verifier that accepted its token (member).
+        methods.role = { [unowned self] owner in self.oauth?.role(of: owner) ?? self.authenticator.role(of: owner) }
         loop.every(milliseconds: 1000) { [unowned self] in self.tick() }
         calls.directory.onToolsChanged { [unowned self] in self.notifyListChanged("tools") }
         calls.directory.onPromptsChanged { [unowned self] in self.notifyListChanged("prompts") }
@@ -147,7 +149,8 @@ public final class MCPService {
         guard !sessions.isFull else { return respondTooManySessions(connection, id: id) }
         let session = Session(owner: owner, revision: revision,
                               clientCapabilities: params["capabilities"]?.objectValue ?? JSONObject(),
-                              clientInfo: params["clientInfo"]?.objectValue ?? JSONObject(), surface: surface)
+                              clientInfo: params["clientInfo"]?.objectValue ?? JSONObject(), surface: surface,
+                              idPrefix: settings.sessionIdPrefix)
         sessions.insert(session)
         connection.respondJSONValue(200, JSONRPCMessage.result(id: id, methods.initializeResult(revision)),
                                     headers: [(StreamableHTTPTransport.sessionHeader, session.id)])

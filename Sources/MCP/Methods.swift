@@ -1,3 +1,4 @@
+import Access
 import Calls
 import JSON
 import Pool
@@ -23,7 +24,10 @@ extension Reply {
 /// What a request is answered in the light of.
 struct RequestContext {
     let revision: ProtocolRevision
+    /// The caller's credential as `Identity.owner` ("tenant/name", or the name in tenant default).
     let owner: String
+    /// The caller's tenant: what it sees of tools and prompts.
+    var tenant: String { Tenant.of(owner: owner) }
     /// nil for stateless (2026-07-28) requests.
     let session: Session?
     let clientCapabilities: JSONObject
@@ -51,6 +55,8 @@ public struct MCPSettings: Sendable {
     /// Serve the MCP conformance suite's fixture prompts and resources (its tools are added to the
     /// tool list by the supervisor).
     public var conformanceFixtures = false
+    /// Starts every session id ("<instance>."): what lets a proxy route a session to its instance.
+    public var sessionIdPrefix = ""
 
     public init() {}
 }
@@ -64,6 +70,8 @@ final class Methods {
     var status: () -> JSONObject = { JSONObject() }
     /// The management operations, offered as tools to owner and admin callers.
     var adminTools: AdminTools?
+    /// The role of a caller (an owner string): viewers may list but not call.
+    var role: (String) -> Role = { _ in .owner }
 
     init(calls: CallService, settings: MCPSettings) {
         self.calls = calls
@@ -147,17 +155,17 @@ final class Methods {
         case "ping":
             outcome = .success(context.seed003 ? JSONObject([("status", "pong"), ("timestamp", .string(Catalog.timestamp()))]) : JSONObject())
         case "tools/list":
-            var tools = calls.tools
+            var tools = calls.tools(for: context.tenant)
             if let admin = adminTools, admin.mayUse(context.owner) {
-                tools += admin.definitions.filter { calls.tool(named: $0.name) == nil }
+                tools += admin.definitions.filter { calls.tool(named: $0.name, tenant: context.tenant) == nil }
             }
             outcome = page(tools.map { Catalog.render($0, for: context.revision) }, key: "tools", params)
         case "tools/call":
             return callTool(id: id, params: params, context: context, reply: reply)
         case "prompts/list":
-            outcome = page(catalog.prompts.map { Catalog.render($0, for: context.revision) }, key: "prompts", params)
+            outcome = page(catalog.prompts(for: context.tenant).map { Catalog.render($0, for: context.revision) }, key: "prompts", params)
         case "prompts/get":
-            outcome = catalog.getPrompt(params)
+            outcome = catalog.getPrompt(params, tenant: context.tenant)
         case "resources/list":
             outcome = page(catalog.listResources(), key: "resources", params)
         case "resources/templates/list":
@@ -262,13 +270,13 @@ final class Methods {
         var values: [String]
         if let ref = params["ref"]?.objectValue, ref["type"]?.stringValue == "ref/tool" {
             // Seed 003: complete a tool's parameter names.
-            guard let name = ref["name"]?.stringValue, let tool = calls.tool(named: name) else {
+            guard let name = ref["name"]?.stringValue, let tool = calls.tool(named: name, tenant: context.tenant) else {
                 return .failure(.invalidParams("no such tool"))
             }
             let prefix = params["argument"]?.stringValue ?? params["argument"]?["value"]?.stringValue ?? ""
             values = (tool.inputSchema["properties"]?.objectValue?.keys ?? []).filter { $0.hasPrefix(prefix) }
         } else {
-            switch catalog.complete(params) {
+            switch catalog.complete(params, tenant: context.tenant) {
             case .success(let found): values = found
             case .failure(let error): return .failure(error)
             }
@@ -289,12 +297,16 @@ final class Methods {
         guard let name = params["name"]?.stringValue else {
             return reply.finish(JSONRPCMessage.error(id: id, .invalidParams("name must be a string")))
         }
-        guard let tool = calls.tool(named: name) else {
+        guard let tool = calls.tool(named: name, tenant: context.tenant) else {
             if let admin = adminTools, admin.mayUse(context.owner), admin.definitions.contains(where: { $0.name == name }) {
                 let arguments = params["arguments"]?.objectValue ?? JSONObject()
                 return admin.run(name, arguments, context.owner) { result in reply.finish(JSONRPCMessage.result(id: id, result)) }
             }
             return reply.finish(JSONRPCMessage.error(id: id, RPCError(code: -32602, message: "Unknown tool: \(name)")))
+        }
+        let role = self.role(context.owner)
+        guard role.mayCall else {
+            return reply.finish(JSONRPCMessage.error(id: id, .forbidden("calling tools needs a member role or higher; yours is \(role.rawValue)")))
         }
         let arguments = params["arguments"] ?? .object(JSONObject())
         guard arguments.objectValue != nil else {
@@ -307,7 +319,7 @@ final class Methods {
         let run = ToolRun(id: id, params: params, context: context, reply: reply, calls: calls)
         let session = context.session
         let key = Methods.key(id)
-        let started = calls.start(tool: tool, input: arguments, owner: context.owner, sessionId: session?.id,
+        let started = calls.start(tool: tool, input: arguments, owner: context.owner, surface: .mcp, sessionId: session?.id,
                                   keepsEvents: false, canAskClient: true) { [weak session] event in
             if event.isTerminal { session?.callsInFlight[key] = nil }
             run.apply(event)

@@ -13,8 +13,8 @@ extension MCPService {
     func authorize(_ request: HTTPRequest, _ connection: HTTPConnection, isTenant: Bool,
                    proceed: @escaping (String) -> Void) {
         let authorization = request.header("authorization")
-        let outcome = authenticator.authenticate(authorization: authorization)
-        if case .owner(let name) = outcome { return proceed(name) }
+        let outcome = authenticator.authenticate(authorization: authorization, apiKey: request.header("x-api-key"))
+        if case .identity(let identity) = outcome { return proceed(identity.owner) }
         guard let oauth else {
             if isTenant { return tenantUnauthorized(request, connection) }
             let error = RPCError(code: RPCError.authenticationRequired, message: "Authentication required: send Authorization: Bearer <token>")
@@ -36,7 +36,7 @@ extension MCPService {
                 guard let self, let connection, connection.isOpen else { return }
                 switch verdict {
                 case .accepted(let identity):
-                    proceed(identity.name)
+                    proceed(identity.owner)
                 case .invalid(let why):
                     self.unauthorized(request, connection, isTenant: isTenant,
                                       challenge: BearerChallenge.invalidToken(settings, why), message: why)

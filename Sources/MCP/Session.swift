@@ -30,8 +30,9 @@ final class Session {
 
     enum Surface: Equatable { case streamableHTTP, legacySSE, tenant(String) }
 
-    init(owner: String, revision: ProtocolRevision, clientCapabilities: JSONObject, clientInfo: JSONObject, surface: Surface) {
-        self.id = Random.hexToken(byteCount: 16)
+    init(owner: String, revision: ProtocolRevision, clientCapabilities: JSONObject, clientInfo: JSONObject, surface: Surface,
+         idPrefix: String) {
+        self.id = idPrefix + Random.hexToken(byteCount: 16)
         self.owner = owner
         self.revision = revision
         self.clientCapabilities = clientCapabilities

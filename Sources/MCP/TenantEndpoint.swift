@@ -1,3 +1,4 @@
+import Access
 import Calls
 import HTTP
 import JSON
@@ -54,6 +55,12 @@ final class TenantTransport {
 
     func handle(_ request: HTTPRequest, owner: String, connection: HTTPConnection) {
         guard let (tenant, pathSession) = TenantTransport.parsePath(request.path) else { return }
+        // Tenant `default` is the single-tenant deployment (any id, as before tenants existed);
+        // another tenant's credential may use its own id only.
+        let callerTenant = Tenant.of(owner: owner)
+        guard callerTenant == Tenant.defaultId || callerTenant.lowercased() == tenant.lowercased() else {
+            return connection.respondRPCError(403, .forbidden("this credential belongs to another tenant"))
+        }
         switch request.method {
         case "POST": post(request, tenant, pathSession, owner, connection)
         case "GET" where pathSession == nil: open(request, tenant, owner, connection)

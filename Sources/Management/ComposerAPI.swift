@@ -51,8 +51,8 @@ public final class ComposerAPI {
                     ("uptime", .int(uptimeSeconds)),
                 ])))
             }
-            guard caller(request, connection) != nil else { return }
-            return detailedHealth(connection)
+            guard let (owner, _) = caller(request, connection) else { return }
+            return detailedHealth(connection, tenant: Tenant.of(owner: owner))
         }
         guard request.method == "POST" else {
             return fail(connection, ManagementError(.invalidConfiguration, "use POST"), status: 405, headers: [("Allow", "POST")])
@@ -86,13 +86,15 @@ public final class ComposerAPI {
     public func perform(_ operation: String, body: JSONObject, owner: String,
                         completion: @escaping (Result<(JSONValue, [JSONValue]), ManagementError>) -> Void) {
         let arguments = body["arguments"]?.objectValue ?? JSONObject()
+        // Everything below sees and changes the caller's tenant's view only.
+        let tenant = Tenant.of(owner: owner)
         func text(_ message: String) -> [JSONValue] { [["type": "text", "text": .string(message)]] }
         func done(_ result: Result<JSONValue, ManagementError>, _ message: (JSONValue) -> String) {
             completion(result.map { ($0, text(message($0))) })
         }
         switch operation {
         case "list_tools":
-            let tools: [JSONValue] = registry.calls.tools.map {
+            let tools: [JSONValue] = registry.calls.tools(for: tenant).map {
                 .object(JSONObject([("name", .string($0.name)), ("description", .string($0.description)), ("inputSchema", $0.inputSchema)]))
             }
             completion(.success((.array(tools), tools)))
@@ -100,47 +102,47 @@ public final class ComposerAPI {
             guard let name = body["name"]?.stringValue ?? arguments["name"]?.stringValue else {
                 return completion(.failure(.invalid("name is required", field: "name")))
             }
-            guard let tool = registry.calls.tool(named: name) else { return completion(.failure(.noTool(name))) }
+            guard let tool = registry.calls.tool(named: name, tenant: tenant) else { return completion(.failure(.noTool(name))) }
             let toolArguments = body["name"] != nil ? (body["arguments"] ?? .object(JSONObject())) : (arguments["arguments"] ?? .object(JSONObject()))
             guard toolArguments.objectValue != nil else { return completion(.failure(.invalid("arguments must be an object", field: "arguments"))) }
-            registry.invoke(tool, arguments: toolArguments, owner: owner) { outcome in
+            registry.invoke(tool, arguments: toolArguments, owner: owner, surface: .composer) { outcome in
                 completion(outcome.map { result in (.object(result), result["content"]?.arrayValue ?? []) })
             }
         case "register_mcp_server":
-            done(registry.registerServer(arguments).map { .object($0.publicView) }) { _ in "Server registered successfully" }
+            done(registry.registerServer(arguments, tenant: tenant).map { .object($0.publicView) }) { _ in "Server registered successfully" }
         case "delete_mcp_server", "activate_mcp_server", "deactivate_mcp_server":
             guard let id = arguments["server_id"]?.stringValue ?? arguments["id"]?.stringValue else {
                 return completion(.failure(.invalid("server_id is required", field: "server_id")))
             }
             switch operation {
             case "delete_mcp_server":
-                done(registry.deleteServer(id).map { _ in ["deleted": true, "server_id": .string(id)] }) { _ in "Server deleted successfully" }
+                done(registry.deleteServer(id, tenant: tenant).map { _ in ["deleted": true, "server_id": .string(id)] }) { _ in "Server deleted successfully" }
             case "activate_mcp_server":
-                done(registry.setStatus(id, .active).map { .object($0.publicView) }) { _ in "Server activated successfully" }
+                done(registry.setStatus(id, .active, tenant: tenant).map { .object($0.publicView) }) { _ in "Server activated successfully" }
             default:
-                done(registry.setStatus(id, .inactive).map { .object($0.publicView) }) { _ in "Server deactivated successfully" }
+                done(registry.setStatus(id, .inactive, tenant: tenant).map { .object($0.publicView) }) { _ in "Server deactivated successfully" }
             }
         case "list_member_servers":
-            let list = JSONValue.array(registry.servers.map { .object($0.publicView) })
+            let list = JSONValue.array(registry.servers(for: tenant).map { .object($0.publicView) })
             completion(.success((list, text(list.serialized()))))
         case "member_health":
-            let list = JSONValue.array(registry.servers.map(ComposerAPI.healthItem))
+            let list = JSONValue.array(registry.servers(for: tenant).map(ComposerAPI.healthItem))
             completion(.success((list, text(list.serialized()))))
         case "get_tool_config_by_name":
             guard let name = arguments["tool_name"]?.stringValue ?? arguments["name"]?.stringValue else {
                 return completion(.failure(.invalid("tool_name is required", field: "tool_name")))
             }
-            guard let entry = registry.entry(named: name) else { return completion(.failure(.noTool(name))) }
+            guard let entry = registry.entry(named: name, tenant: tenant) else { return completion(.failure(.noTool(name))) }
             completion(.success((entry.configJSON, text(entry.configJSON.serialized()))))
         case "get_tool_config_by_server":
             guard let id = arguments["server_id"]?.stringValue else { return completion(.failure(.invalid("server_id is required", field: "server_id"))) }
-            done(registry.toolConfigs(server: id).map { .array($0.map(\.configJSON)) }) { $0.serialized() }
+            done(registry.toolConfigs(server: id, tenant: tenant).map { .array($0.map(\.configJSON)) }) { $0.serialized() }
         case "disable_tools", "enable_tools":
             guard let names = arguments["tool_names"]?.arrayValue, names.allSatisfy({ $0.stringValue != nil }) else {
                 return completion(.failure(.invalid("tool_names must be an array of tool names", field: "tool_names")))
             }
             let enable = operation == "enable_tools"
-            done(registry.setEnabled(names.compactMap(\.stringValue), enable).map {
+            done(registry.setEnabled(names.compactMap(\.stringValue), enable, tenant: tenant).map {
                 .object(JSONObject([(enable ? "enabled" : "disabled", .array($0.map { .string($0) }))]))
             }) { _ in enable ? "Tools enabled successfully" : "Tools disabled successfully" }
         case "update_tool_description":
@@ -148,21 +150,21 @@ public final class ComposerAPI {
             guard let description = arguments["description"]?.stringValue else {
                 return completion(.failure(.invalid("description must be a string", field: "description")))
             }
-            done(registry.updateDescription(name, description).map(\.configJSON)) { _ in "Tool description updated successfully" }
+            done(registry.updateDescription(name, description, tenant: tenant).map(\.configJSON)) { _ in "Tool description updated successfully" }
         case "add_tools":
             guard let tools = arguments["tools"]?.arrayValue, !tools.isEmpty else {
                 return completion(.failure(.invalid("tools must be a non-empty array", field: "tools")))
             }
-            done(registry.addTools(tools).map { ["added": .array($0.map { .string($0) })] }) { _ in "Tools added successfully" }
+            done(registry.addTools(tools, tenant: tenant).map { ["added": .array($0.map { .string($0) })] }) { _ in "Tools added successfully" }
         case "add_tools_from_openapi":
-            done(registry.addOpenAPI(arguments).map { ["added": .array($0.map { .string($0) })] }) { _ in "Tools added successfully from the OpenAPI specification" }
+            done(registry.addOpenAPI(arguments, tenant: tenant).map { ["added": .array($0.map { .string($0) })] }) { _ in "Tools added successfully from the OpenAPI specification" }
         case "add_prompts":
             guard let prompts = arguments["prompt_config"]?.arrayValue, !prompts.isEmpty else {
                 return completion(.failure(.invalid("prompt_config must be a non-empty array", field: "prompt_config")))
             }
-            done(registry.addPrompts(prompts).map { ["added": .array($0.map { .string($0) })] }) { _ in "Prompts added successfully" }
+            done(registry.addPrompts(prompts, tenant: tenant).map { ["added": .array($0.map { .string($0) })] }) { _ in "Prompts added successfully" }
         case "get_all_prompts":
-            let list = JSONValue.array(registry.promptList.map(\.json))
+            let list = JSONValue.array(registry.promptList(for: tenant).map(\.json))
             completion(.success((list, text(list.serialized()))))
         default:
             completion(.failure(ManagementError(.toolNotFound, "no composer tool named '\(operation)'")))
@@ -178,9 +180,10 @@ public final class ComposerAPI {
         ]))
     }
 
-    private func detailedHealth(_ connection: HTTPConnection) {
-        let members = registry.servers.map(ComposerAPI.healthItem)
-        let degraded = registry.servers.contains { $0.status == .active && $0.health == .unhealthy }
+    private func detailedHealth(_ connection: HTTPConnection, tenant: String) {
+        let visible = registry.servers(for: tenant)
+        let members = visible.map(ComposerAPI.healthItem)
+        let degraded = visible.contains { $0.status == .active && $0.health == .unhealthy }
         ManagementHTTP.respond(connection, 200, .object(JSONObject([
             ("status", degraded ? "degraded" : "healthy"),
             ("composer", .object(JSONObject([("status", "running"), ("uptime", .int(uptimeSeconds)), ("version", .string(version))]))),
@@ -193,8 +196,8 @@ public final class ComposerAPI {
     private func caller(_ request: HTTPRequest, _ connection: HTTPConnection) -> (String, Role)? {
         let outcome = ManagementHTTP.identify(request, authenticator)
         switch outcome {
-        case .owner(let owner):
-            return (owner, authenticator.role(of: owner))
+        case .identity(let identity):
+            return (identity.owner, identity.role)
         case .missing:
             fail(connection, ManagementError(.authenticationFailed, "missing credentials: send Authorization: Bearer <token> or X-API-Key: <key>"),
                  headers: [("WWW-Authenticate", "Bearer")])

@@ -10,12 +10,12 @@ import Tools
 /// through the CallService like any other — a worker runs it, the call table shows it — and the
 /// caller hears one outcome.
 extension Registry {
-    public func invoke(_ tool: ToolDefinition, arguments: JSONValue, owner: String,
+    public func invoke(_ tool: ToolDefinition, arguments: JSONValue, owner: String, surface: CallSurface,
                        completion: @escaping (Result<JSONObject, ManagementError>) -> Void) {
         if let violation = JSONSchema.validate(arguments, against: tool.inputSchema, path: "arguments") {
             return completion(.failure(.invalid("invalid arguments: \(violation.description)", field: violation.path)))
         }
-        let started = calls.start(tool: tool, input: arguments, owner: owner, keepsEvents: false) { event in
+        let started = calls.start(tool: tool, input: arguments, owner: owner, surface: surface, keepsEvents: false) { event in
             switch event {
             case .finished(let bytes): completion(.success(CallToolResult.from(bytes)))
             case .failed(let kind, let message): completion(.failure(.fromWorker(kind: kind, message: message)))
@@ -36,10 +36,7 @@ extension Registry {
 enum ManagementHTTP {
     /// Seed 001 accepts `Authorization: Bearer <token>` or `X-API-Key: <key>`: the same tokens.
     static func identify(_ request: HTTPRequest, _ authenticator: Authenticator) -> Authenticator.Outcome {
-        if let key = request.header("x-api-key"), request.header("authorization") == nil {
-            return authenticator.authenticate(apiKey: key)
-        }
-        return authenticator.authenticate(authorization: request.header("authorization"))
+        authenticator.authenticate(authorization: request.header("authorization"), apiKey: request.header("x-api-key"))
     }
 
     static func respond(_ connection: HTTPConnection, _ status: Int, _ value: JSONValue, headers: [(String, String)] = []) {

@@ -14,6 +14,9 @@ public struct MemberServer: Sendable {
     public var name: String
     public var kind: Kind
     public var origin: Origin
+    /// nil for configuration-file servers, which every tenant sees; otherwise the tenant that
+    /// registered it, the only one that sees it. Two tenants may use the same id.
+    public var tenant: String?
     public var description: String = ""
     // Remote servers
     public var endpoint: String?
@@ -49,6 +52,18 @@ public struct MemberServer: Sendable {
         self.kind = kind
         self.origin = origin
     }
+
+    /// The id inside mcpd (pools, probes): the id itself for shared servers and tenant `default`'s,
+    /// "tenant/id" for another tenant's, so two tenants' servers never meet ('/' is in no id).
+    public var key: String { MemberServer.key(id, tenant: tenant) }
+
+    public static func key(_ id: String, tenant: String?) -> String {
+        guard let tenant, tenant != "default" else { return id }
+        return tenant + "/" + id
+    }
+
+    /// Whether a tenant sees this server: shared ones, and its own.
+    public func isVisible(to tenant: String) -> Bool { self.tenant == nil || self.tenant == tenant }
 
     /// Tool names from this server are `<id>__<name>`.
     public static let separator = "__"
@@ -103,6 +118,7 @@ public struct MemberServer: Sendable {
             object["concurrent"] = .bool(concurrent)
         }
         if let deadlineSeconds { object["deadline_seconds"] = .double(deadlineSeconds) }
+        if let tenant { object["tenant"] = .string(tenant) }
         return .object(object)
     }
 }

@@ -1,6 +1,7 @@
 // Management: the one registry of member servers, configured tools, overrides and prompts behind
 // every surface (execute API, MCP, composer, /v1), its persistence, and the composer (seed 001)
 // and registry (seed 002) HTTP APIs over it.
+import Access
 import Calls
 import JSON
 import Logging
@@ -21,6 +22,8 @@ public struct ToolEntry: Sendable {
     public var enabled: Bool
     /// False while its member server is down or deactivated.
     public var available: Bool
+    /// nil for shared tools; the tenant whose registration it comes from otherwise.
+    public var tenant: String?
 
     public var configJSON: JSONValue {
         .object(JSONObject([
@@ -34,6 +37,7 @@ public struct ToolEntry: Sendable {
 
 /// A tool added from a curl command line (seed 001 add_tools).
 struct CurlToolRecord {
+    var tenant: String?
     var name: String
     var description: String
     var commandLine: String
@@ -42,6 +46,7 @@ struct CurlToolRecord {
 
 /// One add_tools_from_openapi: the document is kept and its tools derived again at start.
 struct OpenAPIRecord {
+    var tenant: String?
     var document: JSONValue
     var authConfig: JSONObject?
     var baseURL: String?
@@ -64,8 +69,9 @@ public final class Registry {
     var curlTools: [CurlToolRecord] = []
     var openAPIImports: [OpenAPIRecord] = []
     var prompts: [RegisteredPrompt] = []
-    /// Description overrides and enable/disable, by tool name; they outlive the tool (a server's
-    /// tools come and go with it).
+    /// Description overrides and enable/disable, by tool key (`MemberServer.key(name, tenant:)`:
+    /// the name for shared and tenant `default`'s tools, "tenant/name" for another tenant's); they
+    /// outlive the tool (a server's tools come and go with it).
     var descriptionOverrides: [String: String] = [:]
     var disabledTools: Set<String> = []
     /// Ids of configuration-file servers deleted at run time, and their status changes.
@@ -86,42 +92,58 @@ public final class Registry {
 
     // MARK: lookups
 
-    public func server(_ id: String) -> MemberServer? { servers.first { $0.id == id } }
+    /// The server with this id that a tenant sees (its own or a shared one); another tenant's is
+    /// as absent as one that never existed.
+    public func server(_ id: String, tenant: String) -> MemberServer? { serverIndex(id, tenant: tenant).map { servers[$0] } }
 
-    func serverIndex(_ id: String) -> Int? { servers.firstIndex { $0.id == id } }
+    func serverIndex(_ id: String, tenant: String) -> Int? {
+        servers.firstIndex { $0.id == id && $0.tenant == tenant } ?? servers.firstIndex { $0.id == id && $0.tenant == nil }
+    }
 
-    public func entry(named name: String) -> ToolEntry? { entries.first { $0.definition.name == name } }
+    func serverIndex(key: String) -> Int? { servers.firstIndex { $0.key == key } }
 
-    public var promptList: [RegisteredPrompt] { prompts }
+    /// The servers a tenant sees.
+    public func servers(for tenant: String) -> [MemberServer] { servers.filter { $0.isVisible(to: tenant) } }
+
+    /// The tool entry with this name that a tenant sees, its own first.
+    public func entry(named name: String, tenant: String) -> ToolEntry? {
+        entries.first { $0.definition.name == name && $0.tenant == tenant } ?? entries.first { $0.definition.name == name && $0.tenant == nil }
+    }
+
+    public func promptList(for tenant: String) -> [RegisteredPrompt] { calls.directory.prompts(for: tenant) }
 
     // MARK: the tool list
 
     /// Recomputes every tool entry and publishes the listed ones to the directory.
     func rebuild() {
         var all: [ToolEntry] = []
-        func add(_ definition: ToolDefinition, _ source: ToolSource, server: MemberServer?) {
+        func add(_ definition: ToolDefinition, _ source: ToolSource, server: MemberServer?, tenant: String?) {
             let name = definition.name
+            let key = MemberServer.key(name, tenant: tenant)
             var listed = definition
-            if let description = descriptionOverrides[name] { listed = listed.renamed(name, description: description) }
-            let available = server.map { $0.status == .active && ($0.kind != .stdio || calls.serverPools[$0.id] != nil) } ?? true
+            if let description = descriptionOverrides[key] { listed = listed.renamed(name, description: description) }
+            let available = server.map { $0.status == .active && ($0.kind != .stdio || calls.serverPools[$0.key] != nil) } ?? true
             all.append(ToolEntry(definition: listed, originalDescription: definition.description, source: source,
-                                 serverId: server?.id, enabled: !disabledTools.contains(name), available: available))
+                                 serverId: server?.id, enabled: !disabledTools.contains(key), available: available, tenant: tenant))
         }
-        for tool in settings.builtinTools { add(tool, .builtin, server: nil) }
-        for tool in curlTools { add(tool.definition, .curl, server: nil) }
-        for record in openAPIImports { for tool in record.definitions { add(tool, .openapi, server: nil) } }
+        for tool in settings.builtinTools { add(tool, .builtin, server: nil, tenant: nil) }
+        for tool in curlTools { add(tool.definition, .curl, server: nil, tenant: tool.tenant) }
+        for record in openAPIImports { for tool in record.definitions { add(tool, .openapi, server: nil, tenant: record.tenant) } }
         for server in servers {
             for object in server.tools {
                 guard let definition = memberTool(object, of: server) else { continue }
-                add(definition, server.kind == .stdio ? .stdio : .remote, server: server)
+                add(definition, server.kind == .stdio ? .stdio : .remote, server: server, tenant: server.tenant)
             }
         }
         entries = all
+        // Names are unique within each tenant's view; the first of a name in a scope is listed.
         var seen = Set<String>()
-        var listed: [ToolDefinition] = []
-        for entry in all where entry.enabled && entry.available && !seen.contains(entry.definition.name) {
-            seen.insert(entry.definition.name)
-            listed.append(entry.definition)
+        var listed: [Directory.Scoped] = []
+        for entry in all where entry.enabled && entry.available {
+            let key = (entry.tenant ?? "") + "\u{0}" + entry.definition.name
+            guard !seen.contains(key) else { continue }
+            seen.insert(key)
+            listed.append(Directory.Scoped(tenant: entry.tenant, tool: entry.definition))
         }
         calls.directory.replaceTools(listed)
     }
@@ -132,7 +154,7 @@ public final class Registry {
         let schema = object["inputSchema"].flatMap { $0.objectValue != nil ? $0 : nil } ?? ["type": "object"]
         let route: ToolRoute
         if server.kind == .stdio {
-            route = ToolRoute(serverPool: server.id, upstreamName: name)
+            route = ToolRoute(serverPool: server.key, upstreamName: name)
         } else {
             route = ToolRoute(upstreamName: name, spec: remoteSpec(server, method: "tools/call"))
         }
@@ -166,18 +188,18 @@ public final class Registry {
     func activate(at index: Int) {
         let server = servers[index]
         if server.kind == .stdio {
-            if calls.serverPools[server.id] == nil, let pool = startStdioPool?(server) {
-                calls.serverPools[server.id] = pool
-                pool.onToolsDiscovered = { [weak self] tools in self?.discovered(tools, server: server.id) }
+            if calls.serverPools[server.key] == nil, let pool = startStdioPool?(server) {
+                calls.serverPools[server.key] = pool
+                pool.onToolsDiscovered = { [weak self] tools in self?.discovered(tools, server: server.key) }
             }
         } else {
-            probe(server.id)
+            probe(server.key)
         }
     }
 
     func deactivate(at index: Int) {
-        let id = servers[index].id
-        if let pool = calls.serverPools.removeValue(forKey: id) { stopStdioPool?(pool) }
+        let key = servers[index].key
+        if let pool = calls.serverPools.removeValue(forKey: key) { stopStdioPool?(pool) }
         servers[index].health = .unknown
     }
 
@@ -187,8 +209,8 @@ public final class Registry {
         rebuild()
     }
 
-    private func discovered(_ tools: [JSONValue], server id: String) {
-        guard let index = serverIndex(id) else { return }
+    private func discovered(_ tools: [JSONValue], server key: String) {
+        guard let index = serverIndex(key: key) else { return }
         servers[index].tools = tools
         servers[index].health = .healthy
         servers[index].lastCheckMs = Clock.wallMillis()
@@ -202,21 +224,22 @@ public final class Registry {
     public func checkHealth() {
         for index in servers.indices where servers[index].status == .active {
             if servers[index].kind == .stdio {
-                let live = calls.serverPools[servers[index].id].map { $0.counts.live > 0 } ?? false
+                let live = calls.serverPools[servers[index].key].map { $0.counts.live > 0 } ?? false
                 let health: MemberServer.Health = live ? .healthy : .unhealthy
                 if servers[index].health != health || live {
                     servers[index].health = health
                     servers[index].lastCheckMs = Clock.wallMillis()
                 }
             } else {
-                probe(servers[index].id)
+                probe(servers[index].key)
             }
         }
     }
 
-    /// One probe per member at a time; the result refreshes its tools and health.
+    /// One probe per member (by key) at a time; the result refreshes its tools and health.
     func probe(_ id: String, completion: ((Result<JSONObject, ManagementError>) -> Void)? = nil) {
-        guard let server = server(id) else { return }
+        guard let index = serverIndex(key: id) else { return }
+        let server = servers[index]
         if completion == nil {
             guard !probesInFlight.contains(id) else { return }
             probesInFlight.insert(id)
@@ -225,7 +248,7 @@ public final class Registry {
         let submitted = runInWorker(server: server, method: "probe", input: [:]) { [weak self] outcome in
             guard let self else { return }
             if completion == nil { self.probesInFlight.remove(id) }
-            guard let index = self.serverIndex(id) else { completion?(outcome); return }
+            guard let index = self.serverIndex(key: id) else { completion?(outcome); return }
             let elapsed = Clock.monotonicMillis() - started
             self.servers[index].lastCheckMs = Clock.wallMillis()
             switch outcome {
@@ -264,7 +287,7 @@ public final class Registry {
         let pool: WorkerPool
         let spec: [UInt8]
         if server.kind == .stdio {
-            guard let serverPool = calls.serverPools[server.id] else {
+            guard let serverPool = calls.serverPools[server.key] else {
                 completion(.failure(ManagementError(.inactive, "the server '\(server.id)' is not running")))
                 return true
             }
@@ -293,12 +316,14 @@ public final class Registry {
         return true
     }
 
-    /// Counts a finished call against its member server's statistics.
-    public func record(tool: ToolDefinition, event: CallEvent, latencyMs: Int64) {
+    /// Counts a finished call against its member server's statistics (the server the caller's
+    /// tenant sees under the tool's prefix).
+    public func record(tool: ToolDefinition, event: CallEvent, latencyMs: Int64, owner: String) {
         // Every call ends here: built-in and configured tools (no separator in their names) cost
         // nothing more than this check.
-        guard tool.name.utf8.count > 2, tool.name.contains(MemberServer.separator),
-              let index = servers.firstIndex(where: { tool.name.hasPrefix($0.id + MemberServer.separator) }) else { return }
+        guard tool.name.utf8.count > 2, tool.name.contains(MemberServer.separator) else { return }
+        let tenant = Tenant.of(owner: owner)
+        guard let index = servers.firstIndex(where: { $0.isVisible(to: tenant) && tool.name.hasPrefix($0.id + MemberServer.separator) }) else { return }
         var failed = false
         switch event {
         case .failed: failed = true
@@ -329,16 +354,24 @@ public final class Registry {
         var object = JSONObject([("format", 1)])
         object["servers"] = .array(servers.filter { $0.origin == .runtime }.map(\.persisted))
         object["tools"] = .array(curlTools.map {
-            .object(JSONObject([("name", .string($0.name)), ("tool_type", "curl"), ("description", .string($0.description)),
-                                ("curl_config", .object(JSONObject([("value", .string($0.commandLine))])))]))
+            var item = JSONObject([("name", .string($0.name)), ("tool_type", "curl"), ("description", .string($0.description)),
+                                   ("curl_config", .object(JSONObject([("value", .string($0.commandLine))])))])
+            if let tenant = $0.tenant { item["tenant"] = .string(tenant) }
+            return .object(item)
         })
         object["openapi"] = .array(openAPIImports.map { record in
             var item = JSONObject([("openapi_spec", record.document)])
+            if let tenant = record.tenant { item["tenant"] = .string(tenant) }
             if let auth = record.authConfig { item["auth_config"] = .object(auth) }
             if let base = record.baseURL { item["base_url"] = .string(base) }
             return .object(item)
         })
-        object["prompts"] = .array(prompts.map(\.json))
+        // Only run-time prompts: the configuration file's come back from the file.
+        object["prompts"] = .array(prompts.compactMap { prompt in
+            guard let tenant = prompt.tenant, var item = prompt.json.objectValue else { return nil }
+            item["tenant"] = .string(tenant)
+            return .object(item)
+        })
         object["description_overrides"] = .object(JSONObject(descriptionOverrides.sorted { $0.key < $1.key }.map { ($0.key, .string($0.value)) }))
         object["disabled_tools"] = .array(disabledTools.sorted().map { .string($0) })
         object["deleted_config_servers"] = .array(deletedConfigServers.sorted().map { .string($0) })

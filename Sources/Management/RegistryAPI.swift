@@ -66,15 +66,17 @@ public final class RegistryAPI {
             }
             body = parsed
         }
+        // Every route sees the caller's tenant's MCPs (and the shared ones) only.
+        let tenant = Tenant.of(owner: owner)
         switch route {
-        case .list: list(ManagementHTTP.query(request.target), connection)
-        case .create: create(body, connection)
-        case .detail(let id): detail(id, connection)
-        case .update(let id): update(id, body, connection)
-        case .delete(let id): delete(id, connection)
-        case .test(let id): test(id, connection)
+        case .list: list(ManagementHTTP.query(request.target), tenant, connection)
+        case .create: create(body, tenant, connection)
+        case .detail(let id): detail(id, tenant, connection)
+        case .update(let id): update(id, body, tenant, connection)
+        case .delete(let id): delete(id, tenant, connection)
+        case .test(let id): test(id, tenant, connection)
         case .invoke: invoke(body, owner, connection)
-        case .resources: resources(body, connection)
+        case .resources: resources(body, tenant, connection)
         }
     }
 
@@ -92,7 +94,7 @@ public final class RegistryAPI {
         ])
     }
 
-    private func list(_ query: [String: String], _ connection: HTTPConnection) {
+    private func list(_ query: [String: String], _ tenant: String, _ connection: HTTPConnection) {
         let page = query["page"].map { Int($0) ?? 0 } ?? 1
         let perPage = query["per_page"].map { Int($0) ?? 0 } ?? 20
         guard page >= 1 else { return fail(connection, 400, "validation_error", "page must be an integer of at least 1") }
@@ -105,7 +107,7 @@ public final class RegistryAPI {
         if let health, !["healthy", "unhealthy", "unknown"].contains(health) {
             return fail(connection, 400, "validation_error", "health must be healthy or unhealthy")
         }
-        let matching = registry.servers.filter { server in
+        let matching = registry.servers(for: tenant).filter { server in
             (status == "all" || server.status.rawValue == status) && (health == nil || server.health.rawValue == health)
         }
         let total = matching.count
@@ -118,7 +120,7 @@ public final class RegistryAPI {
         ])))
     }
 
-    private func create(_ body: JSONObject, _ connection: HTTPConnection) {
+    private func create(_ body: JSONObject, _ tenant: String, _ connection: HTTPConnection) {
         guard let name = body["name"]?.stringValue, !name.isEmpty else {
             return fail(connection, 400, "validation_error", "name is required")
         }
@@ -130,7 +132,7 @@ public final class RegistryAPI {
         arguments["type"] = .string(body["transport"]?.stringValue == "sse" ? "sse" : "http")
         arguments["transport"] = nil
         arguments["auth"] = nil
-        switch registry.registerServer(arguments, generatedId: true) {
+        switch registry.registerServer(arguments, tenant: tenant, generatedId: true) {
         case .failure(let error):
             fail(connection, 400, "validation_error", error.message)
         case .success(let server):
@@ -141,8 +143,8 @@ public final class RegistryAPI {
         }
     }
 
-    private func detail(_ id: String, _ connection: HTTPConnection) {
-        guard let server = registry.server(id) else { return notFound(connection) }
+    private func detail(_ id: String, _ tenant: String, _ connection: HTTPConnection) {
+        guard let server = registry.server(id, tenant: tenant) else { return notFound(connection) }
         var data = summary(server)
         data["request_count"] = nil
         data["health_checked_at"] = server.lastCheckMs.map { .string(Clock.iso8601(millis: $0)) } ?? .null
@@ -156,7 +158,7 @@ public final class RegistryAPI {
         succeed(connection, .object(data))
     }
 
-    private func update(_ id: String, _ body: JSONObject, _ connection: HTTPConnection) {
+    private func update(_ id: String, _ body: JSONObject, _ tenant: String, _ connection: HTTPConnection) {
         var status: MemberServer.Status?
         if let value = body["status"] {
             guard let parsed = value.stringValue.flatMap(MemberServer.Status.init(rawValue:)) else {
@@ -170,7 +172,8 @@ public final class RegistryAPI {
         if let description = body["description"], description.stringValue == nil {
             return fail(connection, 400, "validation_error", "description must be a string")
         }
-        switch registry.update(id, name: body["name"]?.stringValue, description: body["description"]?.stringValue, status: status) {
+        switch registry.update(id, name: body["name"]?.stringValue, description: body["description"]?.stringValue, status: status, tenant: tenant) {
+        case .failure(let error) where error.reason == .permissionDenied: fail(connection, 403, "forbidden", error.message)
         case .failure: notFound(connection)
         case .success(let server):
             succeed(connection, .object(JSONObject([
@@ -180,17 +183,18 @@ public final class RegistryAPI {
         }
     }
 
-    private func delete(_ id: String, _ connection: HTTPConnection) {
-        switch registry.deleteServer(id) {
+    private func delete(_ id: String, _ tenant: String, _ connection: HTTPConnection) {
+        switch registry.deleteServer(id, tenant: tenant) {
+        case .failure(let error) where error.reason == .permissionDenied: fail(connection, 403, "forbidden", error.message)
         case .failure: notFound(connection)
         case .success: succeed(connection, ["deleted": true, "mcp_id": .string(id)])
         }
     }
 
-    private func test(_ id: String, _ connection: HTTPConnection) {
-        guard registry.server(id) != nil else { return notFound(connection) }
+    private func test(_ id: String, _ tenant: String, _ connection: HTTPConnection) {
+        guard let server = registry.server(id, tenant: tenant) else { return notFound(connection) }
         let started = Clock.monotonicMillis()
-        registry.probe(id) { [weak self] outcome in
+        registry.probe(server.key) { [weak self] outcome in
             guard let self else { return }
             switch outcome {
             case .success(let result):
@@ -216,13 +220,14 @@ public final class RegistryAPI {
         guard let toolName = body["tool"]?.stringValue else { return fail(connection, 400, "validation_error", "tool is required") }
         let arguments = body["arguments"] ?? .object(JSONObject())
         guard arguments.objectValue != nil else { return fail(connection, 400, "validation_error", "arguments must be an object") }
-        guard let server = registry.server(id) else { return notFound(connection) }
+        let tenant = Tenant.of(owner: owner)
+        guard let server = registry.server(id, tenant: tenant) else { return notFound(connection) }
         guard server.status == .active else { return fail(connection, 409, "mcp_inactive", "the MCP is inactive") }
-        guard let tool = registry.calls.tool(named: id + MemberServer.separator + toolName) else {
+        guard let tool = registry.calls.tool(named: id + MemberServer.separator + toolName, tenant: tenant) else {
             return fail(connection, 404, "not_found", "Tool not found")
         }
         let started = Clock.monotonicMillis()
-        registry.invoke(tool, arguments: arguments, owner: owner) { [weak self] outcome in
+        registry.invoke(tool, arguments: arguments, owner: owner, surface: .registry) { [weak self] outcome in
             guard let self else { return }
             switch outcome {
             case .success(let result):
@@ -250,10 +255,10 @@ public final class RegistryAPI {
         return .object(result)
     }
 
-    private func resources(_ body: JSONObject, _ connection: HTTPConnection) {
+    private func resources(_ body: JSONObject, _ tenant: String, _ connection: HTTPConnection) {
         guard let id = body["mcp_id"]?.stringValue else { return fail(connection, 400, "validation_error", "mcp_id is required") }
         guard let uri = body["uri"]?.stringValue else { return fail(connection, 400, "validation_error", "uri is required") }
-        guard let server = registry.server(id) else { return notFound(connection) }
+        guard let server = registry.server(id, tenant: tenant) else { return notFound(connection) }
         guard server.status == .active else { return fail(connection, 409, "mcp_inactive", "the MCP is inactive") }
         let submitted = registry.runInWorker(server: server, method: "resources/read", input: JSONObject([("uri", .string(uri))])) { [weak self] outcome in
             switch outcome {
@@ -280,7 +285,7 @@ public final class RegistryAPI {
 
     private func caller(_ request: HTTPRequest, _ connection: HTTPConnection) -> (String, Role)? {
         let outcome = ManagementHTTP.identify(request, authenticator)
-        if case .owner(let owner) = outcome { return (owner, authenticator.role(of: owner)) }
+        if case .identity(let identity) = outcome { return (identity.owner, identity.role) }
         fail(connection, 401, "unauthorized", outcome == .missing ? "missing Authorization: Bearer <token>" : "the credentials are not recognised",
              headers: [("WWW-Authenticate", "Bearer")])
         return nil

@@ -1,3 +1,4 @@
+import Access
 import Calls
 import JSON
 import SystemCalls
@@ -11,21 +12,28 @@ extension Registry {
 
     /// Seed 001 register_mcp_server's arguments (also the configuration file's `servers` items and
     /// seed 004's `mcpServers` entries, which have no `type`: a `command` makes a stdio server).
-    public func registerServer(_ arguments: JSONObject, origin: MemberServer.Origin = .runtime,
+    /// A run-time registration belongs to `tenant`; the configuration file's are shared (nil).
+    public func registerServer(_ arguments: JSONObject, origin: MemberServer.Origin = .runtime, tenant: String? = Tenant.defaultId,
                                generatedId: Bool = false) -> Result<MemberServer, ManagementError> {
-        switch parseServer(arguments, origin: origin, generatedId: generatedId) {
+        let owner = origin == .config ? nil : tenant
+        switch parseServer(arguments, origin: origin, tenant: owner, generatedId: generatedId) {
         case .failure(let error): return .failure(error)
         case .success(let server):
             install(server)
             if origin == .runtime { persist() }
-            return .success(self.server(server.id) ?? server)
+            return .success(serverIndex(key: server.key).map { servers[$0] } ?? server)
         }
     }
 
-    func parseServer(_ arguments: JSONObject, origin: MemberServer.Origin, generatedId: Bool) -> Result<MemberServer, ManagementError> {
+    /// Whether an id is taken in a tenant's view (nil: the shared scope, which every tenant sees).
+    private func idTaken(_ id: String, tenant: String?) -> Bool {
+        servers.contains { $0.id == id && ($0.tenant == nil || tenant == nil || $0.tenant == tenant) }
+    }
+
+    func parseServer(_ arguments: JSONObject, origin: MemberServer.Origin, tenant: String?, generatedId: Bool) -> Result<MemberServer, ManagementError> {
         var id = ""
         if generatedId {
-            repeat { id = "mcp_" + Random.hexToken(byteCount: 6) } while server(id) != nil
+            repeat { id = "mcp_" + Random.hexToken(byteCount: 6) } while idTaken(id, tenant: tenant)
         } else {
             guard let given = arguments["id"]?.stringValue ?? arguments["server_id"]?.stringValue else {
                 return .failure(.invalid("id is required", field: "id"))
@@ -35,7 +43,7 @@ extension Registry {
         guard MemberServer.isValidId(id) else {
             return .failure(.invalid("id '\(id)' must be 1-63 letters, digits, '_' or '-', start with a letter or digit, and not contain '__'", field: "id"))
         }
-        guard server(id) == nil else { return .failure(.invalid("a server with id '\(id)' already exists", field: "id")) }
+        guard !idTaken(id, tenant: tenant) else { return .failure(.invalid("a server with id '\(id)' already exists", field: "id")) }
         let command = arguments["command"]?.stringValue
         let typeName = arguments["type"]?.stringValue ?? arguments["transport"]?.stringValue ?? (command != nil ? "stdio" : "http")
         let kind: MemberServer.Kind
@@ -46,6 +54,7 @@ extension Registry {
         default: return .failure(.invalid("type must be http, sse or stdio, not '\(typeName)'", field: "type"))
         }
         var server = MemberServer(id: id, name: arguments["name"]?.stringValue ?? id, kind: kind, origin: origin)
+        server.tenant = tenant
         server.description = arguments["description"]?.stringValue ?? ""
         if let status = arguments["status"]?.stringValue {
             guard let parsed = MemberServer.Status(rawValue: status) else {
@@ -140,8 +149,15 @@ extension Registry {
         }
     }
 
-    public func deleteServer(_ id: String) -> Result<MemberServer, ManagementError> {
-        guard let index = serverIndex(id) else { return .failure(.noServer(id)) }
+    /// A shared server is the operator's: only tenant `default` may change it.
+    private func mayChange(_ index: Int, _ tenant: String) -> ManagementError? {
+        guard servers[index].tenant == nil, tenant != Tenant.defaultId else { return nil }
+        return ManagementError(.permissionDenied, "the server '\(servers[index].id)' is shared; only the default tenant manages it")
+    }
+
+    public func deleteServer(_ id: String, tenant: String) -> Result<MemberServer, ManagementError> {
+        guard let index = serverIndex(id, tenant: tenant) else { return .failure(.noServer(id)) }
+        if let refused = mayChange(index, tenant) { return .failure(refused) }
         let server = servers[index]
         if server.origin == .config { deletedConfigServers.insert(id) }
         remove(at: index)
@@ -149,13 +165,15 @@ extension Registry {
         return .success(server)
     }
 
-    public func setStatus(_ id: String, _ status: MemberServer.Status) -> Result<MemberServer, ManagementError> {
-        update(id, name: nil, description: nil, status: status)
+    public func setStatus(_ id: String, _ status: MemberServer.Status, tenant: String) -> Result<MemberServer, ManagementError> {
+        update(id, name: nil, description: nil, status: status, tenant: tenant)
     }
 
     /// Seed 002 PATCH: name, description, status.
-    public func update(_ id: String, name: String?, description: String?, status: MemberServer.Status?) -> Result<MemberServer, ManagementError> {
-        guard let index = serverIndex(id) else { return .failure(.noServer(id)) }
+    public func update(_ id: String, name: String?, description: String?, status: MemberServer.Status?,
+                       tenant: String) -> Result<MemberServer, ManagementError> {
+        guard let index = serverIndex(id, tenant: tenant) else { return .failure(.noServer(id)) }
+        if let refused = mayChange(index, tenant) { return .failure(refused) }
         if let name { servers[index].name = name }
         if let description { servers[index].description = description }
         if let status, status != servers[index].status {
@@ -171,34 +189,57 @@ extension Registry {
 
     // MARK: tools
 
-    public func toolConfigs(server id: String) -> Result<[ToolEntry], ManagementError> {
-        guard server(id) != nil else { return .failure(.noServer(id)) }
-        return .success(entries.filter { $0.serverId == id })
+    public func toolConfigs(server id: String, tenant: String) -> Result<[ToolEntry], ManagementError> {
+        guard let server = server(id, tenant: tenant) else { return .failure(.noServer(id)) }
+        return .success(entries.filter { $0.serverId == id && $0.tenant == server.tenant })
+    }
+
+    /// The key of a tool a tenant may change: its own, or (tenant `default` only) a shared one.
+    private func changeableKey(_ name: String, _ tenant: String) -> Result<String, ManagementError> {
+        guard let entry = entry(named: name, tenant: tenant) else { return .failure(.noTool(name)) }
+        if entry.tenant == nil && tenant != Tenant.defaultId {
+            return .failure(ManagementError(.permissionDenied, "the tool '\(name)' is shared; only the default tenant changes it"))
+        }
+        return .success(MemberServer.key(name, tenant: entry.tenant))
     }
 
     /// Enables or disables tools; any unknown name fails the whole request, changing nothing.
-    public func setEnabled(_ names: [String], _ enabled: Bool) -> Result<[String], ManagementError> {
-        for name in names where entry(named: name) == nil { return .failure(.noTool(name)) }
+    public func setEnabled(_ names: [String], _ enabled: Bool, tenant: String) -> Result<[String], ManagementError> {
+        var keys: [String] = []
         for name in names {
-            if enabled { disabledTools.remove(name) } else { disabledTools.insert(name) }
+            switch changeableKey(name, tenant) {
+            case .failure(let error): return .failure(error)
+            case .success(let key): keys.append(key)
+            }
+        }
+        for key in keys {
+            if enabled { disabledTools.remove(key) } else { disabledTools.insert(key) }
         }
         rebuild()
         persist()
         return .success(names)
     }
 
-    public func updateDescription(_ name: String, _ description: String) -> Result<ToolEntry, ManagementError> {
-        guard entry(named: name) != nil else { return .failure(.noTool(name)) }
-        descriptionOverrides[name] = description
+    public func updateDescription(_ name: String, _ description: String, tenant: String) -> Result<ToolEntry, ManagementError> {
+        switch changeableKey(name, tenant) {
+        case .failure(let error): return .failure(error)
+        case .success(let key): descriptionOverrides[key] = description
+        }
         rebuild()
         persist()
-        return .success(entry(named: name)!)
+        return .success(entry(named: name, tenant: tenant)!)
+    }
+
+    /// Tool names a registration by `tenant` may not take (nil: the shared scope, which must not
+    /// take any tenant's name either).
+    private func takenToolNames(_ tenant: String?) -> Set<String> {
+        Set(entries.filter { tenant == nil || $0.tenant == nil || $0.tenant == tenant }.map(\.definition.name))
     }
 
     /// Seed 001 add_tools: curl tools only (the one `tool_type` the seed defines).
-    public func addTools(_ items: [JSONValue], persisting: Bool = true) -> Result<[String], ManagementError> {
+    public func addTools(_ items: [JSONValue], tenant: String?, persisting: Bool = true) -> Result<[String], ManagementError> {
         var added: [CurlToolRecord] = []
-        var names = Set(entries.map(\.definition.name))
+        var names = takenToolNames(tenant)
         for (index, item) in items.enumerated() {
             guard let object = item.objectValue else { return .failure(.invalid("tools[\(index)] must be an object", field: "tools[\(index)]")) }
             guard let name = object["name"]?.stringValue, isValidToolName(name) else {
@@ -215,7 +256,7 @@ extension Registry {
                 let (definition, spec) = try CurlTool.make(name: name, description: description, commandLine: command)
                 var tool = definition
                 tool.route.spec = Array(JSONValue.object(spec).serialized().utf8)
-                added.append(CurlToolRecord(name: name, description: description, commandLine: command, definition: tool))
+                added.append(CurlToolRecord(tenant: tenant, name: name, description: description, commandLine: command, definition: tool))
                 names.insert(name)
             } catch {
                 return .failure(.invalid("tools[\(index)]: \(error.description)", field: "tools[\(index)].curl_config"))
@@ -228,7 +269,7 @@ extension Registry {
     }
 
     /// Seed 001 add_tools_from_openapi.
-    public func addOpenAPI(_ arguments: JSONObject, persisting: Bool = true) -> Result<[String], ManagementError> {
+    public func addOpenAPI(_ arguments: JSONObject, tenant: String?, persisting: Bool = true) -> Result<[String], ManagementError> {
         guard let document = arguments["openapi_spec"], document.objectValue != nil else {
             return .failure(.invalid("openapi_spec must be an OpenAPI 3.x document (a JSON object)", field: "openapi_spec"))
         }
@@ -245,7 +286,7 @@ extension Registry {
             return .failure(.invalid("openapi_spec: \(error.description)", field: "openapi_spec"))
         }
         guard !definitions.isEmpty else { return .failure(.invalid("the document has no operations", field: "openapi_spec")) }
-        var names = Set(entries.map(\.definition.name))
+        var names = takenToolNames(tenant)
         for tool in definitions {
             guard !names.contains(tool.name) else {
                 return .failure(.invalid("a tool named '\(tool.name)' already exists", field: "openapi_spec"))
@@ -253,7 +294,7 @@ extension Registry {
             names.insert(tool.name)
         }
         definitions.sort { $0.name < $1.name }
-        openAPIImports.append(OpenAPIRecord(document: document, authConfig: authConfig, baseURL: baseURL, definitions: definitions))
+        openAPIImports.append(OpenAPIRecord(tenant: tenant, document: document, authConfig: authConfig, baseURL: baseURL, definitions: definitions))
         rebuild()
         if persisting { persist() }
         return .success(definitions.map(\.name))
@@ -268,7 +309,7 @@ extension Registry {
     // MARK: prompts
 
     /// Seed 001 add_prompts; a prompt with an existing name replaces it.
-    public func addPrompts(_ items: [JSONValue], persisting: Bool = true) -> Result<[String], ManagementError> {
+    public func addPrompts(_ items: [JSONValue], tenant: String?, persisting: Bool = true) -> Result<[String], ManagementError> {
         var parsed: [RegisteredPrompt] = []
         for (index, item) in items.enumerated() {
             guard let object = item.objectValue, let name = object["name"]?.stringValue, !name.isEmpty,
@@ -284,10 +325,10 @@ extension Registry {
                                        required: argument["required"]?.boolValue ?? false))
             }
             parsed.append(RegisteredPrompt(name: name, description: object["description"]?.stringValue ?? "",
-                                           template: template, arguments: arguments))
+                                           template: template, arguments: arguments, tenant: tenant))
         }
         for prompt in parsed {
-            if let existing = prompts.firstIndex(where: { $0.name == prompt.name }) { prompts[existing] = prompt } else { prompts.append(prompt) }
+            if let existing = prompts.firstIndex(where: { $0.name == prompt.name && $0.tenant == prompt.tenant }) { prompts[existing] = prompt } else { prompts.append(prompt) }
         }
         publishPrompts()
         if persisting { persist() }
@@ -325,32 +366,40 @@ extension Registry {
                 if let status = configServerStatus[id] { object["status"] = .string(status.rawValue) }
                 if case .failure(let error) = registerServer(object, origin: .config) { problems.append("server '\(id)': \(error.message)") }
             }
-            if let tools = configuration["tools"]?.arrayValue, case .failure(let error) = addTools(tools, persisting: false) {
+            if let tools = configuration["tools"]?.arrayValue, case .failure(let error) = addTools(tools, tenant: nil, persisting: false) {
                 problems.append("tools: \(error.message)")
             }
             for item in configuration["openapi"]?.arrayValue ?? [] {
-                if case .failure(let error) = addOpenAPI(item.objectValue ?? JSONObject(), persisting: false) { problems.append("openapi: \(error.message)") }
+                if case .failure(let error) = addOpenAPI(item.objectValue ?? JSONObject(), tenant: nil, persisting: false) { problems.append("openapi: \(error.message)") }
             }
-            if let items = configuration["prompts"]?.arrayValue, case .failure(let error) = addPrompts(items, persisting: false) {
+            if let items = configuration["prompts"]?.arrayValue, case .failure(let error) = addPrompts(items, tenant: nil, persisting: false) {
                 problems.append("prompts: \(error.message)")
             }
         }
         if let state {
+            // Items saved before tenants existed were tenant `default`'s (the only one there was).
+            func tenantOf(_ item: JSONValue) -> String {
+                item["tenant"]?.stringValue.flatMap { Tenant.isValid($0) ? $0 : nil } ?? Tenant.defaultId
+            }
             for value in state["servers"]?.arrayValue ?? [] {
                 guard let object = value.objectValue else { continue }
-                switch parseServer(object, origin: .runtime, generatedId: false) {
+                switch parseServer(object, origin: .runtime, tenant: tenantOf(value), generatedId: false) {
                 case .success(let server): install(server)
                 case .failure(let error): problems.append("state: server '\(object["id"]?.stringValue ?? "")': \(error.message)")
                 }
             }
-            if let tools = state["tools"]?.arrayValue, case .failure(let error) = addTools(tools, persisting: false) {
-                problems.append("state: tools: \(error.message)")
+            for tool in state["tools"]?.arrayValue ?? [] {
+                if case .failure(let error) = addTools([tool], tenant: tenantOf(tool), persisting: false) {
+                    problems.append("state: tools: \(error.message)")
+                }
             }
             for item in state["openapi"]?.arrayValue ?? [] {
-                if case .failure(let error) = addOpenAPI(item.objectValue ?? JSONObject(), persisting: false) { problems.append("state: openapi: \(error.message)") }
+                if case .failure(let error) = addOpenAPI(item.objectValue ?? JSONObject(), tenant: tenantOf(item), persisting: false) { problems.append("state: openapi: \(error.message)") }
             }
-            if let items = state["prompts"]?.arrayValue, case .failure(let error) = addPrompts(items, persisting: false) {
-                problems.append("state: prompts: \(error.message)")
+            for item in state["prompts"]?.arrayValue ?? [] {
+                if case .failure(let error) = addPrompts([item], tenant: tenantOf(item), persisting: false) {
+                    problems.append("state: prompts: \(error.message)")
+                }
             }
             for (name, value) in state["description_overrides"]?.objectValue ?? JSONObject() {
                 if let text = value.stringValue { descriptionOverrides[name] = text }

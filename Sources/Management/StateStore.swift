@@ -8,10 +8,13 @@ import SystemCalls
 /// 0700 and the file 0600: it holds upstream credentials.
 public struct StateStore: Sendable {
     public let directory: String
-    public var path: String { directory + "/state.json" }
+    /// The file in the directory: state.json for registrations, keys.json for API keys.
+    public let fileName: String
+    public var path: String { directory + "/" + fileName }
 
-    public init(directory: String) {
+    public init(directory: String, fileName: String = "state.json") {
         self.directory = directory
+        self.fileName = fileName
     }
 
     public func prepare() throws(StateError) {

@@ -1,15 +1,22 @@
+import Access
 import Dispatch
 import EventLoop
 import JSON
 import Logging
 import SystemCalls
 
-/// Who an accepted OAuth token speaks for.
+/// Who an accepted OAuth token speaks for: a member (reads and calls tools, manages nothing) of
+/// tenant `default` (the single-tenant deployment: it sees what the operator registered).
 public struct OAuthIdentity: Sendable, Equatable {
     /// "oauth:" and the token's subject (or username, or client id): stable across token
     /// refreshes, so sessions survive them; safe to log and to show in the call table.
     public let name: String
     public let scopes: [String]
+
+    /// The owner string calls and sessions are kept under (Access.Identity.owner for tenant
+    /// `default` is the name alone).
+    public var owner: String { name }
+    public static let role = Role.member
 }
 
 /// The answer to "may this bearer token use MCP here?".
@@ -60,6 +67,10 @@ public final class TokenVerifier {
     /// unreachable server must not turn every request into a log line.
     private var lastFailureLog: (reason: String, atMs: Int64, suppressed: Int)?
 
+    /// Owners of recently accepted tokens. Every request is verified before its role is asked
+    /// for, which records its owner again, so forgetting them all when the map is full is safe.
+    private var acceptedOwners: Set<String> = []
+
     /// Introspections started, for tests and status (a cache hit starts none).
     public private(set) var introspectionCount = 0
 
@@ -100,7 +111,7 @@ public final class TokenVerifier {
         }
         let now = Clock.monotonicMillis()
         if let remembered = cache[token] {
-            if remembered.untilMs > now { return completion(verdict(remembered.answer)) }
+            if remembered.untilMs > now { return deliver(verdict(remembered.answer), to: completion) }
             cache[token] = nil
         }
         if waiting[token] != nil {
@@ -175,7 +186,20 @@ public final class TokenVerifier {
     }
 
     private func finish(_ token: String, _ verdict: Verdict) {
-        for completion in waiting.removeValue(forKey: token) ?? [] { completion(verdict) }
+        for completion in waiting.removeValue(forKey: token) ?? [] { deliver(verdict, to: completion) }
+    }
+
+    private func deliver(_ verdict: Verdict, to completion: (Verdict) -> Void) {
+        if case .accepted(let identity) = verdict {
+            if acceptedOwners.count >= settings.maxCachedTokens { acceptedOwners.removeAll(keepingCapacity: true) }
+            acceptedOwners.insert(identity.owner)
+        }
+        completion(verdict)
+    }
+
+    /// The role of an owner this verifier accepted a token for; nil for anyone else.
+    public func role(of owner: String) -> Role? {
+        acceptedOwners.contains(owner) ? OAuthIdentity.role : nil
     }
 
     private func remember(_ token: String, _ answer: IntrospectionAnswer) {

@@ -37,6 +37,16 @@ public enum CallEvent: Sendable {
         default: return false
         }
     }
+
+    /// A terminal event's outcome as the call table and metrics name it: finished, error, cancelled.
+    public var outcomeName: String {
+        switch self {
+        case .finished: return "finished"
+        case .failed: return "error"
+        case .cancelled: return "cancelled"
+        default: return "running"
+        }
+    }
 }
 
 public enum PoolCallState: Sendable { case pending, running, ended }
@@ -118,6 +128,11 @@ public struct PoolConfiguration: Sendable {
     public var idleRetireMs: Int64 = 10_000
     /// A worker that has not said ready after this long is killed (and counts as a crash).
     public var startTimeoutMs: Int64 = 60_000
+    /// An mcp-worker whose heartbeat in the call table is older than this is stuck (stopped,
+    /// deadlocked, or running a tool that never yields): it is killed and replaced, and its call
+    /// ends `worker_stuck` (uWSGI's harakiri, Unicorn's timeout). 0: never. mcp-worker stamps its
+    /// heartbeat every second while idle and whenever a tool polls for cancellation.
+    public var stuckTimeoutMs: Int64 = 30_000
     /// The largest message a stdio server may send (one JSON-RPC line); more is a protocol violation.
     public var maxMessageBytes = 4 << 20
     /// Whether this pool publishes its queue depth in the call table (the table has one figure:

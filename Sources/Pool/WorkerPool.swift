@@ -30,6 +30,8 @@ public final class WorkerPool {
     /// For log lines: "mcp-worker", or the stdio server's id.
     private let poolName: String
     private var ticker: TimerID?
+    /// The call table's cancel epoch as this pool last acted on it (`mcpctl cancel-all` bumps it).
+    private var seenCancelEpoch: UInt64
     /// Called whenever worker counts may have changed (readiness, STATUS=).
     public var onCountsChanged: (() -> Void)?
     /// A stdio server's tools (raw MCP Tool objects), each time a process lists them differently
@@ -51,6 +53,7 @@ public final class WorkerPool {
         case .mcpWorker: poolName = "mcp-worker"
         case .stdio(let launch): poolName = launch.serverId
         }
+        seenCancelEpoch = table.cancelEpoch
         publishQueue()
         // Weak: a stdio server's pool may be dropped while the loop runs on (the server was removed).
         ticker = loop.every(milliseconds: 100) { [weak self] in self?.tick() }
@@ -520,6 +523,8 @@ public final class WorkerPool {
     }
 
     private func tick() {
+        honourCancellationsFromTheTable()
+        killStuckWorkers()
         let now = Clock.monotonicMillis()
         for call in Array(activeCalls.values) where now >= call.deadlineMs && call.state != .ended {
             if call.state == .pending {
@@ -569,6 +574,41 @@ public final class WorkerPool {
     // MARK: shutdown
 
     /// Ends every pending and running call as cancelled (the drain timeout passed).
+    /// Cancellations another process asked for through the call table (mcpctl cancel, cancel-all):
+    /// a call's cancel flag, or a new cancel epoch for every call. Read on each tick, so they reach
+    /// queued calls and stdio servers too, not only mcp-workers (which also watch the table).
+    /// A call the supervisor itself abandons has already ended, so its flag is not seen here again.
+    private func honourCancellationsFromTheTable() {
+        guard !activeCalls.isEmpty else {
+            seenCancelEpoch = table.cancelEpoch
+            return
+        }
+        let epoch = table.cancelEpoch
+        if epoch != seenCancelEpoch {
+            seenCancelEpoch = epoch
+            return cancelEverything(reason: "cancelled by the operator (cancel-all)")
+        }
+        for call in activeCalls.values.sorted(by: { $0.number < $1.number })
+        where call.state != .ended && table.isCancelRequested(slot: call.tableSlot) {
+            cancel(call, reason: "cancelled by the operator")
+        }
+    }
+
+    /// mcp-workers whose heartbeat in the table has gone stale: the table, not the channel, is
+    /// what proves a worker alive, so a stopped or wedged one is found even while it holds a call.
+    private func killStuckWorkers() {
+        guard configuration.stuckTimeoutMs > 0, !configuration.isStdio else { return }
+        let now = Clock.wallMillis()
+        for worker in Array(workers.values) where worker.state == .serving {
+            guard let record = table.readWorker(slot: worker.tableSlot), record.pid == worker.pid,
+                  record.heartbeatMs != 0, now - record.heartbeatMs > configuration.stuckTimeoutMs else { continue }
+            let seconds = (now - record.heartbeatMs) / 1000
+            Log.warn("worker is stuck (no heartbeat); killing it", ["pool": poolName, "pid": String(worker.pid),
+                                                                     "heartbeat_age_s": String(seconds)])
+            kill(worker, reason: .failed(kind: "worker_stuck", message: "the worker sent no heartbeat for \(seconds) s and was killed"))
+        }
+    }
+
     public func cancelEverything(reason: String) {
         for call in activeCalls.values.sorted(by: { $0.number < $1.number }) { cancel(call, reason: reason) }
     }

@@ -33,6 +33,8 @@ struct UsageError: Error {
 struct ParsedOptions {
     private var flags: Set<String> = []
     private var values: [String: String] = [:]
+    /// Arguments that are not options, for the commands that take them.
+    var positional: [String] = []
 
     func isSet(_ option: OptionSpec) -> Bool { flags.contains(option.name) }
     func value(of option: OptionSpec) -> String? { values[option.name] }

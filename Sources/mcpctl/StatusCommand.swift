@@ -62,23 +62,25 @@ enum StatusCommand: Subcommand {
                 })
         }
         out += "\nCALLS (\(snapshot.calls.count) of \(snapshot.callSlotCount) slots)\n"
-        if snapshot.calls.isEmpty {
-            out += "  none\n"
-        } else {
-            out += Format.table(
-                ["CALL ID", "TOOL", "OWNER", "STATE", "WORKER", "AGE", "DEADLINE", "CANCEL"],
-                snapshot.calls.map { call in
-                    [
-                        call.callId.isEmpty ? "-" : call.callId, call.tool.isEmpty ? "-" : call.tool,
-                        call.owner.isEmpty ? "-" : call.owner, call.state.name,
-                        call.workerPid == 0 ? "-" : "\(call.workerPid)",
-                        reading.age(of: call.startedAtMs).map { Format.duration(ms: $0) } ?? "-",
-                        deadline(call, now: reading.now),
-                        call.cancelRequested ? "requested" : "-",
-                    ]
-                })
-        }
+        out += callsTable(reading, snapshot.calls)
         return out
+    }
+
+    /// One row per call, or "  none"; shared with `mcpctl calls` and `mcpctl top`.
+    static func callsTable(_ reading: TableReading, _ calls: [CallRecord]) -> String {
+        guard !calls.isEmpty else { return "  none\n" }
+        return Format.table(
+            ["CALL ID", "TOOL", "OWNER", "STATE", "WORKER", "AGE", "DEADLINE", "CANCEL"],
+            calls.map { call in
+                [
+                    call.callId.isEmpty ? "-" : call.callId, call.tool.isEmpty ? "-" : call.tool,
+                    call.owner.isEmpty ? "-" : call.owner, call.state.name,
+                    call.workerPid == 0 ? "-" : "\(call.workerPid)",
+                    reading.age(of: call.startedAtMs).map { Format.duration(ms: $0) } ?? "-",
+                    deadline(call, now: reading.now),
+                    call.cancelRequested ? "requested" : "-",
+                ]
+            })
     }
 
     /// "4 total: 2 idle, 1 busy, 1 starting", listing only the states that occur.
@@ -99,7 +101,7 @@ enum StatusCommand: Subcommand {
         return "\(total): " + counts.map { "\($0.1) \($0.0.name)" }.joined(separator: ", ")
     }
 
-    private static func deadline(_ call: CallRecord, now: Int64) -> String {
+    static func deadline(_ call: CallRecord, now: Int64) -> String {
         // An ended call has no deadline left to meet.
         guard call.deadlineAtMs != 0, call.state.isInFlight else { return "-" }
         let remaining = call.deadlineAtMs - now
@@ -132,18 +134,7 @@ enum StatusCommand: Subcommand {
                 ("current_call_id", reading.callId(inSlot: worker.currentCallSlot).map(JSONText.string) ?? "null"),
             ])
         }
-        let calls = snapshot.calls.map { call in
-            JSONText.object([
-                ("call_id", JSONText.string(call.callId)),
-                ("tool", JSONText.string(call.tool)),
-                ("owner", JSONText.string(call.owner)),
-                ("state", JSONText.string(call.state.name)),
-                ("worker_pid", JSONText.number(call.workerPid == 0 ? nil : call.workerPid)),
-                ("age_ms", JSONText.number(reading.age(of: call.startedAtMs))),
-                ("deadline_in_ms", JSONText.number(call.deadlineAtMs == 0 ? nil : call.deadlineAtMs - reading.now)),
-                ("cancel_requested", JSONText.bool(call.cancelRequested)),
-            ])
-        }
+        let calls = snapshot.calls.map { callJSON($0, reading) }
         return JSONText.object([
             ("supervisor", supervisor),
             ("queue", queue),
@@ -151,6 +142,20 @@ enum StatusCommand: Subcommand {
             ("workers", JSONText.array(workers)),
             ("calls", JSONText.array(calls)),
             ("cancel_epoch", JSONText.number(snapshot.cancelEpoch)),
+        ])
+    }
+
+    /// One call as JSON; shared with `mcpctl calls --json`.
+    static func callJSON(_ call: CallRecord, _ reading: TableReading) -> String {
+        JSONText.object([
+            ("call_id", JSONText.string(call.callId)),
+            ("tool", JSONText.string(call.tool)),
+            ("owner", JSONText.string(call.owner)),
+            ("state", JSONText.string(call.state.name)),
+            ("worker_pid", JSONText.number(call.workerPid == 0 ? nil : call.workerPid)),
+            ("age_ms", JSONText.number(reading.age(of: call.startedAtMs))),
+            ("deadline_in_ms", JSONText.number(call.deadlineAtMs == 0 ? nil : call.deadlineAtMs - reading.now)),
+            ("cancel_requested", JSONText.bool(call.cancelRequested)),
         ])
     }
 }

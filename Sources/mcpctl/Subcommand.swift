@@ -13,6 +13,12 @@ protocol Subcommand: Sendable {
     static var options: [OptionSpec] { get }
     /// Runs the command and returns the exit status.
     static func run(_ options: ParsedOptions, _ context: Context) -> Int32
+    /// Whether the command takes arguments besides its options (`mcpctl cancel CALL_ID`).
+    static var takesPositional: Bool { get }
+}
+
+extension Subcommand {
+    static var takesPositional: Bool { false }
 }
 
 /// What every command gets from the global options.
@@ -20,10 +26,10 @@ struct Context {
     /// The call table file: --table, else <runtime directory>/calltable.
     let tablePath: String
 
-    /// Opens the table read-only, or prints why it cannot and returns nil.
-    func openTable(reportingTo stream: Int32 = 2, prefix: String = "mcpctl: ") -> CallTable? {
+    /// Opens the table (read-only unless `writable`), or prints why it cannot and returns nil.
+    func openTable(reportingTo stream: Int32 = 2, prefix: String = "mcpctl: ", writable: Bool = false) -> CallTable? {
         do {
-            return try CallTable.open(path: tablePath)
+            return try CallTable.open(path: tablePath, writable: writable)
         } catch {
             Descriptor.writeAll(stream, prefix + error.message + "\n")
             return nil
@@ -34,9 +40,10 @@ struct Context {
 enum MCPCtl {
     static let version = "0.1.0"
 
-    /// Every command, in the order `mcpctl --help` lists them. Later issues add calls, cancel,
-    /// cancel-all and top here.
-    static let subcommands: [any Subcommand.Type] = [StatusCommand.self, HealthCommand.self]
+    /// Every command, in the order `mcpctl --help` lists them.
+    static let subcommands: [any Subcommand.Type] = [StatusCommand.self, HealthCommand.self, TopCommand.self,
+                                                     CallsCommand.self, CancelCommand.self, CancelAllCommand.self,
+                                                     KeysCreateCommand.self, KeysListCommand.self, KeysRevokeCommand.self]
 
     static let runtimeDirectoryOption = OptionSpec(
         "--runtime-dir", value: "dir",
@@ -48,10 +55,13 @@ enum MCPCtl {
 
     static let globalOptions = [runtimeDirectoryOption, tableOption]
 
-    static let abstract = "Inspect and probe a running mcpd through its shared-memory call table."
+    static let abstract = "Inspect and probe a running mcpd through its shared-memory call table; manage its API keys."
     static let discussion = """
-        mcpctl reads the call table that mcpd keeps in its runtime directory, without HTTP and \
-        without a token; it needs read access to the table (the mcpd user or its group).
+        mcpctl status, health, top and calls read the call table that mcpd keeps in its runtime \
+        directory, without HTTP and without a token; they need read access to the table (the mcpd \
+        user or its group), and cancel and cancel-all need write access (the mcpd user). mcpctl keys \
+        create|list|revoke manage API keys through the running mcpd's /v1/keys over HTTP, with an \
+        owner's or admin's token (--token-file or MCPD_TOKEN).
         """
 
     static func main(_ arguments: [String]) -> Int32 {
@@ -77,7 +87,15 @@ enum MCPCtl {
         guard index < arguments.count else {
             return usageError("Missing a subcommand.", usage: mainUsage, helpCommand: "mcpctl --help")
         }
-        let name = arguments[index]
+        var name = arguments[index]
+        // Two-word commands: "keys create", "keys list", "keys revoke".
+        if name == "keys" {
+            guard index + 1 < arguments.count, !arguments[index + 1].hasPrefix("-") else {
+                return usageError("'keys' needs an action: create, list or revoke.", usage: mainUsage, helpCommand: "mcpctl --help")
+            }
+            index += 1
+            name += " " + arguments[index]
+        }
         guard let command = subcommands.first(where: { $0.name == name }) else {
             return usageError("Unknown subcommand '\(name)'.", usage: mainUsage, helpCommand: "mcpctl --help")
         }
@@ -86,6 +104,11 @@ enum MCPCtl {
         while index < arguments.count {
             let argument = arguments[index]
             if helpOption.matches(argument) { return showHelp(topic: command.name) }
+            if command.takesPositional && !argument.hasPrefix("-") {
+                options.positional.append(argument)
+                index += 1
+                continue
+            }
             do {
                 try options.consume(arguments, at: &index, accepting: command.options + globalOptions)
             } catch {
@@ -121,7 +144,7 @@ enum MCPCtl {
             Descriptor.writeAll(1, text)
             return 0
         }
-        guard let command = subcommands.first(where: { $0.name == topic }) else {
+        guard let command = subcommands.first(where: { $0.name == topic || $0.name == "keys " + topic }) else {
             return usageError("Unknown subcommand '\(topic)'.", usage: mainUsage, helpCommand: "mcpctl --help")
         }
         var text = "OVERVIEW: \(command.abstract)\n\n"

@@ -16,6 +16,7 @@ struct Configuration {
     var callDeadline = 300.0
     var toolDeadlines: [String: Double] = [:]
     var cancelGrace = 2.0
+    var workerStuckTimeout = 30.0
     var drainTimeout = 10.0
     var idleTimeout = 60.0
     var headerTimeout = 10.0
@@ -27,6 +28,7 @@ struct Configuration {
     var resourceDirectory: String?
     var allowedOrigins: [String] = []
     var allowedHosts: [String] = []
+    var instanceId: String?
     var sessionIdleTimeout = 1800.0
     var pageSize = 100
     var conformanceFixtures = false
@@ -60,8 +62,12 @@ struct Configuration {
                                   systemd passes sockets (LISTEN_FDS): those are served instead.
     AUTHENTICATION
       --token TOKEN               Accept this bearer token (repeatable); owners token-1, token-2, ...
-      --tokens-file PATH          One token per line, "NAME TOKEN [ROLE]" or "TOKEN"; ROLE is owner
-                                  (default), admin, member or viewer; '#' starts a comment.
+                                  of tenant "default"
+      --tokens-file PATH          One token per line, "NAME TOKEN [ROLE [TENANT]]" or "TOKEN"; ROLE is
+                                  owner (default), admin, member or viewer; TENANT is an id of
+                                  letters, digits, '.', '_', '-' (or a UUID), default "default";
+                                  '#' starts a comment. API keys made at run time (/v1/keys,
+                                  mcpctl keys) are kept hashed in the state directory's keys.json.
                                   MCPD_TOKENS (comma-separated) adds more. With no token at all, the
                                   development token super-secret-token is used, on loopback only.
     WORKERS
@@ -76,6 +82,8 @@ struct Configuration {
       --call-deadline SECONDS     Deadline of a call (default 300).
       --tool-deadline TOOL=SECONDS  Deadline for one tool (repeatable).
       --cancel-grace SECONDS      Time a cancelled worker gets before SIGKILL (default 2).
+      --worker-stuck-timeout SECONDS  A worker with no heartbeat for this long is killed and
+                                  replaced; its call ends worker_stuck (default 30; 0: never).
       --drain-timeout SECONDS     On SIGTERM, time in-flight calls get to finish (default 10).
       --idle-timeout SECONDS      Idle keep-alive connections are closed after (default 60).
       --header-timeout SECONDS    A request head must arrive within (default 10; else 408).
@@ -89,6 +97,9 @@ struct Configuration {
                                   names (repeatable; '*' accepts any): DNS-rebinding protection.
       --session-idle-timeout SECONDS  An idle MCP session expires after (default 1800).
       --page-size N               Items per page of MCP list results (default 100).
+      --instance-id ID            Begin every MCP session id with "ID." so that a proxy in front of
+                                  several instances can send a session to the one that holds it
+                                  (letters, digits, '-'; deploy/nginx).
       --conformance-fixtures      Also serve the tools, prompts and resources the official MCP
                                   conformance suite's server scenarios call (for testing).
     TOOLS AND SERVERS
@@ -145,6 +156,19 @@ struct Configuration {
             }
             return number
         }
+        func instanceId(_ option: String, _ text: String) throws(UsageError) -> String {
+            let allowed = text.utf8.allSatisfy { $0 == UInt8(ascii: "-") || (48...57).contains($0) || (65...90).contains($0) || (97...122).contains($0) }
+            guard !text.isEmpty, text.utf8.count <= 63, allowed else {
+                throw UsageError(message: "\(option) needs 1 to 63 letters, digits or '-', got '\(text)'")
+            }
+            return text
+        }
+        func secondsOrZero(_ option: String, _ text: String) throws(UsageError) -> Double {
+            guard let number = Double(text), number >= 0, number.isFinite else {
+                throw UsageError(message: "\(option) needs a number of seconds >= 0, got '\(text)'")
+            }
+            return number
+        }
         func seconds(_ option: String, _ text: String) throws(UsageError) -> Double {
             guard let number = Double(text), number > 0, number.isFinite else {
                 throw UsageError(message: "\(option) needs a positive number of seconds, got '\(text)'")
@@ -183,6 +207,7 @@ struct Configuration {
                 guard parts.count == 2 else { throw UsageError(message: "--tool-deadline needs TOOL=SECONDS, got '\(text)'") }
                 configuration.toolDeadlines[String(parts[0])] = try seconds(option, String(parts[1]))
             case "--cancel-grace": configuration.cancelGrace = try seconds(option, try value(option, inline))
+            case "--worker-stuck-timeout": configuration.workerStuckTimeout = try secondsOrZero(option, try value(option, inline))
             case "--drain-timeout": configuration.drainTimeout = try seconds(option, try value(option, inline))
             case "--idle-timeout": configuration.idleTimeout = try seconds(option, try value(option, inline))
             case "--header-timeout": configuration.headerTimeout = try seconds(option, try value(option, inline))
@@ -194,6 +219,7 @@ struct Configuration {
             case "--allowed-host": configuration.allowedHosts.append(try value(option, inline).lowercased())
             case "--session-idle-timeout": configuration.sessionIdleTimeout = try seconds(option, try value(option, inline))
             case "--page-size": configuration.pageSize = try integer(option, try value(option, inline), minimum: 1)
+            case "--instance-id": configuration.instanceId = try instanceId(option, try value(option, inline))
             case "--config": configuration.configFile = try value(option, inline)
             case "--state-dir": configuration.stateDirectory = try value(option, inline)
             case "--files-root": configuration.filesRoot = try value(option, inline)

@@ -6,7 +6,7 @@ import SystemCalls
 func loadCredentials(_ configuration: Configuration) throws(Configuration.UsageError) -> [Authenticator.Credential] {
     var credentials: [Authenticator.Credential] = []
     for (index, token) in configuration.tokens.enumerated() {
-        credentials.append(.init(token: token, owner: "token-\(index + 1)"))
+        credentials.append(.init(token: token, name: "token-\(index + 1)"))
     }
     if let path = configuration.tokensFile {
         guard let text = readTextFile(path) else {
@@ -18,25 +18,40 @@ func loadCredentials(_ configuration: Configuration) throws(Configuration.UsageE
             let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" })
             switch fields.count {
             case 0: continue
-            case 1: count += 1; credentials.append(.init(token: String(fields[0]), owner: "file-\(count)"))
-            case 2: credentials.append(.init(token: String(fields[1]), owner: String(fields[0])))
-            case 3:
-                guard let role = Role(rawValue: String(fields[2])) else {
-                    throw Configuration.UsageError(message: "tokens file \(path): unknown role '\(fields[2])' (owner, admin, member or viewer)")
+            case 1: count += 1; credentials.append(.init(token: String(fields[0]), name: "file-\(count)"))
+            case 2...4:
+                let name = String(fields[0])
+                guard !name.contains("/") else {
+                    throw Configuration.UsageError(message: "tokens file \(path): the name '\(name)' must not contain '/'")
                 }
-                credentials.append(.init(token: String(fields[1]), owner: String(fields[0]), role: role))
-            default: throw Configuration.UsageError(message: "tokens file \(path): expected 'NAME TOKEN [ROLE]' or 'TOKEN' per line")
+                // OAuth callers are named oauth:<subject>; a token named so would share their calls.
+                guard !name.hasPrefix("oauth:") else {
+                    throw Configuration.UsageError(message: "tokens file \(path): names starting with 'oauth:' are reserved for OAuth callers")
+                }
+                var role = Role.owner
+                if fields.count >= 3 {
+                    guard let parsed = Role(rawValue: String(fields[2])) else {
+                        throw Configuration.UsageError(message: "tokens file \(path): unknown role '\(fields[2])' (owner, admin, member or viewer)")
+                    }
+                    role = parsed
+                }
+                let tenant = fields.count == 4 ? String(fields[3]) : Tenant.defaultId
+                guard Tenant.isValid(tenant) else {
+                    throw Configuration.UsageError(message: "tokens file \(path): tenant '\(tenant)' must be 1-64 letters, digits, '.', '_' or '-' (or a UUID)")
+                }
+                credentials.append(.init(token: String(fields[1]), name: name, role: role, tenant: tenant))
+            default: throw Configuration.UsageError(message: "tokens file \(path): expected 'NAME TOKEN [ROLE [TENANT]]' or 'TOKEN' per line")
             }
         }
     }
     if let environment = Process.environment("MCPD_TOKENS") {
         let tokens = environment.split(separator: ",").map { String($0.filter { $0 != " " && $0 != "\t" }) }.filter { !$0.isEmpty }
         for (index, token) in tokens.enumerated() {
-            credentials.append(.init(token: token, owner: "env-\(index + 1)"))
+            credentials.append(.init(token: token, name: "env-\(index + 1)"))
         }
     }
     if credentials.isEmpty {
-        credentials.append(.init(token: Configuration.devToken, owner: "dev"))
+        credentials.append(.init(token: Configuration.devToken, name: "dev"))
     }
     return credentials
 }

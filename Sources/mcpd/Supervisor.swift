@@ -9,6 +9,7 @@ import JSON
 import Logging
 import Management
 import MCP
+import Metrics
 import OAuth
 import Pool
 import SystemCalls
@@ -23,14 +24,16 @@ final class Router: HTTPHandler {
     let mcp: MCPService
     let composer: ComposerAPI
     let registryAPI: RegistryAPI
+    let keysAPI: KeysAPI
     /// RFC 9728 metadata at /.well-known/oauth-protected-resource[/path], when OAuth is on.
     var resourceMetadata: ProtectedResourceMetadata?
 
-    init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI) {
+    init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI, keysAPI: KeysAPI) {
         self.api = api
         self.mcp = mcp
         self.composer = composer
         self.registryAPI = registryAPI
+        self.keysAPI = keysAPI
     }
 
     func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
@@ -39,6 +42,8 @@ final class Router: HTTPHandler {
             metadata.handle(request, on: connection)
         } else if ComposerAPI.serves(path) {
             composer.handle(request, on: connection)
+        } else if KeysAPI.serves(path) {
+            keysAPI.handle(request, on: connection)
         } else if RegistryAPI.serves(path) {
             registryAPI.handle(request, on: connection)
         } else if MCPService.serves(path) {
@@ -57,12 +62,15 @@ final class Supervisor {
     private let pool: WorkerPool
     private let calls: CallService
     private let registry: Registry
+    private let keyring: Keyring
+    private let keyFile: KeyFile
     /// Pools of stdio servers deleted or deactivated, until their last process is reaped.
     /// Pools of stdio servers deleted or deactivated, with when whatever is left of them is killed.
     private var retiredPools: [(pool: WorkerPool, killAtMs: Int64)] = []
     /// Every pool: mcp-worker's, the stdio servers', and the retiring ones.
     private var allPools: [WorkerPool] { [pool] + Array(calls.serverPools.values) + retiredPools.map(\.pool) }
     private let api: ExecuteAPI
+    private let metrics = Metrics()
     private let mcp: MCPService
     private let router: Router
     private let server: HTTPServer
@@ -95,6 +103,7 @@ final class Supervisor {
         poolConfiguration.maxCallsPerWorker = configuration.workerMaxCalls
         poolConfiguration.queueCapacity = configuration.queueMax
         poolConfiguration.cancelGraceMs = Int64(configuration.cancelGrace * 1000)
+        poolConfiguration.stuckTimeoutMs = Int64(configuration.workerStuckTimeout * 1000)
         poolConfiguration.logLevel = configuration.logLevel
         pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
 
@@ -124,11 +133,19 @@ final class Supervisor {
             pool.maintainPool()
             return pool
         }
-        let authenticator = Authenticator(credentials)
+        keyFile = KeyFile(directory: registrySettings.stateDirectory ?? ".mcpd-state")
+        do {
+            keyring = Keyring(keys: try keyFile.load())
+        } catch {
+            throw Configuration.UsageError(message: "cannot read the API keys: \(error.description)")
+        }
+        keyring.onChange = { [keyFile, unowned keyring] in keyFile.save(keyring) }
+        let authenticator = Authenticator(credentials, keyring: keyring)
         var apiConfiguration = ExecuteAPIConfiguration(authenticator: authenticator)
         apiConfiguration.streamTimeoutMs = Int64(configuration.streamTimeout * 1000)
         apiConfiguration.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
         api = ExecuteAPI(configuration: apiConfiguration, calls: calls, loop: loop)
+        api.metricsText = { [metrics] in metrics.render() }
 
         var mcpSettings = MCPSettings()
         mcpSettings.serverVersion = Configuration.version
@@ -137,6 +154,7 @@ final class Supervisor {
         mcpSettings.allowedHosts = configuration.allowedHosts
         mcpSettings.sessionIdleTimeoutMs = Int64(configuration.sessionIdleTimeout * 1000)
         mcpSettings.pageSize = configuration.pageSize
+        mcpSettings.sessionIdPrefix = configuration.instanceId.map { $0 + "." } ?? ""
         mcpSettings.conformanceFixtures = configuration.conformanceFixtures
         mcpSettings.keepAliveIntervalMs = Int64(configuration.keepAliveInterval * 1000)
         mcp = MCPService(calls: calls, settings: mcpSettings, authenticator: authenticator, loop: loop)
@@ -148,7 +166,8 @@ final class Supervisor {
                                     })
         router = Router(api: api, mcp: mcp,
                         composer: composer,
-                        registryAPI: RegistryAPI(registry: registry, authenticator: authenticator))
+                        registryAPI: RegistryAPI(registry: registry, authenticator: authenticator),
+                        keysAPI: KeysAPI(keyring: keyring, authenticator: authenticator))
         if let settings = try Supervisor.oauthSettings(configuration) {
             mcp.oauth = try TokenVerifier(settings: settings, loop: loop)
             router.resourceMetadata = ProtectedResourceMetadata(settings: settings)
@@ -252,7 +271,13 @@ final class Supervisor {
             self.received(signal)
         }
         pool.onCountsChanged = { [unowned self] in self.countsChanged() }
-        calls.onCallEnded = { [unowned self] tool, event, latency in self.registry.record(tool: tool, event: event, latencyMs: latency) }
+        calls.onCallEnded = { [unowned self] tool, event, micros, surface, owner in
+            self.registry.record(tool: tool, event: event, latencyMs: micros / 1000, owner: owner)
+            self.metrics.callEnded(tool: tool.name, surface: surface.rawValue, outcome: event.outcomeName, seconds: Double(micros) / 1e6)
+        }
+        MetricsGauges.register(on: metrics, table: table, calls: calls, server: server, api: api, mcp: mcp, registry: registry)
+        // Keys' last use is kept to the minute, not written on every request.
+        loop.every(milliseconds: 60_000) { [unowned self] in if self.keyring.usedSinceSave { self.keyFile.save(self.keyring) } }
         let problems = try registry.load(configuration: try configuration.configFile.map(Supervisor.loadConfigurationFile))
         // A wrong configuration file is the operator's to fix before mcpd serves; a state-file item
         // that no longer loads is logged and skipped, so a restart never fails on what it kept.
@@ -277,6 +302,7 @@ final class Supervisor {
         mcp.oauth?.start()
         pool.maintainPool()
         loop.run()
+        if keyring.usedSinceSave { keyFile.save(keyring) }
         table.setSupervisorState(.stopped)
         Log.info("mcpd stopped")
     }

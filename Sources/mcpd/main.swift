@@ -32,7 +32,7 @@ do {
 } catch {
     fail(error.message)
 }
-let usingDevToken = credentials.count == 1 && credentials[0].owner == "dev"
+let usingDevToken = credentials.count == 1 && credentials[0].name == "dev"
 
 // Sockets: systemd's when it passed any, and then nothing else; our own otherwise.
 let notifier = ServiceNotifier()

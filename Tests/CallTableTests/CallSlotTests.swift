@@ -66,6 +66,22 @@ import Testing
         #expect(!table.isCancelRequested(slot: slot))
     }
 
+    @Test func cancelByIdFlagsOnlyThatCallAndOnlyWhileInFlight() throws {
+        let table = try makeTable()
+        let first = try #require(table.claimCallSlot())
+        let second = try #require(table.claimCallSlot())
+        let id = "0b7c4f3e-1a2d-4e5f-8a9b-c0d1e2f3a4b5"
+        table.publishCall(slot: first, callId: id, tool: "t", owner: "o", state: .running, startedAtMs: 1, deadlineAtMs: 2)
+        table.publishCall(slot: second, callId: "other", tool: "t", owner: "o", state: .pending, startedAtMs: 1, deadlineAtMs: 2)
+        #expect(table.requestCancel(callId: id))
+        #expect(table.isCancelRequested(slot: first))
+        #expect(!table.isCancelRequested(slot: second))
+        #expect(!table.requestCancel(callId: "no-such-call"))
+        table.setCallState(slot: second, .finished)
+        #expect(!table.requestCancel(callId: "other"), "an ended call is not in flight")
+        #expect(!table.isCancelRequested(slot: second))
+    }
+
     @Test func longStringsAreCutToTheirFieldAtACharacterBoundary() throws {
         let table = try makeTable()
         let slot = try #require(table.claimCallSlot())
