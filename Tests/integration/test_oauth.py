@@ -165,6 +165,10 @@ def test_valid_token_works_through_mcp_and_introspection_authenticates_as_our_cl
     client = StreamableClient(rs, token=token)
     result = client.result("tools/call", {"name": "echo", "arguments": {"message": "hi from oauth"}})
     assert result["content"][0]["text"] == "hi from oauth", result
+    # An OAuth caller is a member: it calls tools, and the management tools an owner sees are not its.
+    names = {t["name"] for t in client.result("tools/list")["tools"]}
+    assert "echo" in names and "register_mcp_server" not in names, names
+    assert "register_mcp_server" in {t["name"] for t in StreamableClient(rs, token=ALPHA).result("tools/list")["tools"]}
     requests = [q for q in auth.stats()["requests"] if "good-token-1" in q["body"]]
     assert requests, auth.stats()
     assert requests[0]["content_type"] == "application/x-www-form-urlencoded", requests[0]
@@ -372,6 +376,14 @@ def test_the_client_secret_comes_from_systemd_credentials_when_no_file_is_named(
     m = mcpd_factory(*args, port=port, env={"CREDENTIALS_DIRECTORY": str(credentials)})
     token = auth.add("via-credentials-1", resource=resource_of(port))
     assert mcp_post(m, token).status == 200
+
+
+def test_token_names_starting_with_oauth_are_reserved(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("oauth:alice some-long-token member\n")
+    done = subprocess.run([str(MCPD), "--tokens-file", str(tokens)], capture_output=True, text=True, timeout=20)
+    assert done.returncode == 2 and "reserved for OAuth callers" in done.stderr, done
+    assert "some-long-token" not in done.stderr
 
 
 @pytest.mark.parametrize("args, message", [
