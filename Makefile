@@ -35,7 +35,7 @@ INTEGRATION_DIR := Tests/integration
 # Requirements as COMMAND=DEBIAN_PACKAGE, and the Python ones as a pip requirements file.
 # Running needs nothing but the toolchain; curl and jq are for the README's walkthrough.
 APT_RUN := curl=curl jq=jq
-APT_TEST := curl=curl jq=jq wrk=wrk nginx=nginx-light systemd-socket-activate=systemd git=git
+APT_TEST := curl=curl jq=jq wrk=wrk nginx=nginx-light systemd-socket-activate=systemd systemd-analyze=systemd git=git
 PY_REQUIREMENTS := $(INTEGRATION_DIR)/requirements.txt
 # The benchmark's tools: wrk, nginx (the floor), ps (process trees), and two virtualenvs of pinned
 # servers: the SDK peer and mcp-server-time (bench/requirements.txt), and mcp-proxy, whose mcp<2
@@ -48,7 +48,7 @@ PY_TEST := $(if $(filter $(VENV)/bin/python,$(abspath $(PYTHON))),venv:$(VENV)=$
 # sudo only when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
 
-.PHONY: help deps deps-run deps-bench venv toolchain build debug run test unit-test integration-test bench install clean
+.PHONY: help deps deps-run deps-bench venv toolchain build debug run test unit-test integration-test unit-security bench install clean
 
 help: ## list the targets
 	@echo "mcpd — make targets:"
@@ -85,11 +85,15 @@ debug: toolchain ## debug build (.build/debug)
 run: deps-run build ## build and serve on 127.0.0.1:8000 with the defaults (extra flags: ARGS='...')
 	exec .build/release/mcpd $(ARGS)
 
-test: deps toolchain unit-test integration-test ## the whole suite: Swift unit tests, then the integration tests
+test: deps toolchain unit-security unit-test integration-test ## the whole suite: the unit's hardening, Swift unit tests, then the integration tests
 
 unit-test: toolchain
 	$(SWIFT) build --build-tests
 	$(SWIFT) test --skip-build
+
+# systemd/mcpd.service must keep `systemd-analyze security` exposure at or below 2.0.
+unit-security: ## check the systemd unit's hardening (systemd-analyze security, offline)
+	bash .ci/unit-security.sh
 
 # The integration tests run the real debug binaries found through MCPD_BIN_DIR.
 integration-test: venv

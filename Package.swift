@@ -37,12 +37,15 @@ let package = Package(
         .target(name: "Access", dependencies: ["SystemCalls"]),
         // Rate limits: the policy (per key, per IP, per tenant, per tool) over the call table's buckets.
         .target(name: "RateLimit", dependencies: ["CallTable", "JSON", "Logging", "SystemCalls"]),
+        // mcpd as an OAuth 2.1 resource server: protected resource metadata, bearer challenges,
+        // token introspection off the event loop with a short cache, audience and scope checks.
+        .target(name: "OAuth", dependencies: ["Access", "HTTP", "HTTPClient", "JSON", "EventLoop", "SystemCalls", "Logging"]),
         // Starting, tracking and cancelling calls for every surface, through the one pool.
         .target(name: "Calls", dependencies: ["HTTP", "Pool", "JSON", "Tools", "SystemCalls", "RateLimit"]),
         // The seed-000 execute/stream API and health probes.
         .target(name: "ExecuteAPI", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging", "RateLimit"]),
         // MCP for every revision: Streamable HTTP and stateless /mcp, legacy /sse, seed 003's tenant endpoint.
-        .target(name: "MCP", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging", "RateLimit"]),
+        .target(name: "MCP", dependencies: ["Access", "OAuth", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging", "RateLimit"]),
         // The one registry of member servers, configured tools and prompts, persisted; the composer
         // (seed 001) and registry (seed 002) APIs over it.
         .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging", "RateLimit"]),
@@ -50,7 +53,7 @@ let package = Package(
         .target(name: "Metrics"),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "Metrics", "CMcpd", "RateLimit", "JSON"]),
+            dependencies: ["Access", "OAuth", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "Metrics", "CMcpd", "RateLimit", "JSON"]),
         .executableTarget(
             name: "mcp-worker",
             dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],
@@ -67,6 +70,7 @@ let package = Package(
         .executableTarget(name: "rate-bucket-driver", dependencies: ["CallTable", "SystemCalls"], path: "Tests/RateBucketDriver"),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging"]),
+        .testTarget(name: "OAuthTests", dependencies: ["OAuth", "EventLoop", "JSON", "SystemCalls"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),

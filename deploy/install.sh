@@ -47,6 +47,15 @@ for unit in mcpd.socket mcpd.service; do
     say "$UNIT_DIR/$unit"
 done
 
+# The unit's RootDirectory=: an empty tree into which systemd binds /usr, /etc and the API file
+# systems (see mcpd.service). The mount points are made here so that systemd need not create
+# them; nothing else ever goes in it.
+service_root="$DESTDIR$PREFIX/lib/mcpd/root"
+for mount_point in usr etc bin sbin lib lib64 lib32 libx32 opt proc sys dev run tmp var/tmp var/lib; do
+    install -d -m 0755 "$service_root/$mount_point"
+done
+say "$PREFIX/lib/mcpd/root (the service's root directory)"
+
 # A first environment file with a fresh random token; an operator's own file is left alone.
 env_file="$DESTDIR$CONFIG_DIR/mcpd.env"
 install -d -m 0755 "$DESTDIR$CONFIG_DIR"

@@ -1,4 +1,5 @@
 import Access
+import OAuth
 import Calls
 import EventLoop
 import HTTP
@@ -12,12 +13,14 @@ import SystemCalls
 public final class MCPService {
     let settings: MCPSettings
     let authenticator: Authenticator
+    /// OAuth access tokens, accepted besides the static tokens when --oauth-issuer is set.
+    public var oauth: TokenVerifier?
     let calls: CallService
     let methods: Methods
     let sessions: SessionStore
     private var streamable: StreamableHTTPTransport!
     private var legacy: LegacySSETransport!
-    private var tenant: TenantTransport!
+    var tenant: TenantTransport!
     /// Every open SSE or NDJSON stream, for keep-alives.
     var openStreams: [ObjectIdentifier: KeptAliveStream] = [:]
     /// Open 2026-07-28 subscriptions/listen streams.
@@ -32,11 +35,12 @@ public final class MCPService {
         self.authenticator = authenticator
         self.calls = calls
         self.methods = Methods(calls: calls, settings: settings)
-        methods.role = { [unowned authenticator] owner in authenticator.role(of: owner) }
         self.sessions = SessionStore(idleTimeoutMs: settings.sessionIdleTimeoutMs, maxSessions: settings.maxSessions)
         streamable = StreamableHTTPTransport(service: self)
         legacy = LegacySSETransport(service: self)
         tenant = TenantTransport(service: self)
+        // An OAuth caller's role comes from the verifier that accepted its token (member).
+        methods.role = { [unowned self] owner in self.oauth?.role(of: owner) ?? self.authenticator.role(of: owner) }
         loop.every(milliseconds: 1000) { [unowned self] in self.tick() }
         calls.directory.onToolsChanged { [unowned self] in self.notifyListChanged("tools") }
         calls.directory.onPromptsChanged { [unowned self] in self.notifyListChanged("prompts") }
@@ -69,19 +73,12 @@ public final class MCPService {
             let error = RPCError(code: -32600, message: "Forbidden: the Origin or Host header is not allowed (DNS rebinding protection)")
             return connection.respondRPCError(403, error)
         }
-        let owner: String
-        switch authenticator.authenticate(authorization: request.header("authorization"), apiKey: request.header("x-api-key")) {
-        case .identity(let identity):
-            owner = identity.owner
-        case .missing, .malformed, .unknown:
-            if isTenant { return tenant.respondUnauthorized(request, connection) }
-            let error = RPCError(code: RPCError.authenticationRequired, message: "Authentication required: send Authorization: Bearer <token>")
-            return connection.respondRPCError(401, error, headers: [("WWW-Authenticate", "Bearer realm=\"mcpd\"")])
-        }
-        switch path {
-        case "/mcp": streamable.handle(request, owner: owner, connection: connection)
-        case "/sse", "/messages": legacy.handle(request, owner: owner, connection: connection)
-        default: tenant.handle(request, owner: owner, connection: connection)
+        authorize(request, connection, isTenant: isTenant) { [unowned self] owner in
+            switch path {
+            case "/mcp": streamable.handle(request, owner: owner, connection: connection)
+            case "/sse", "/messages": legacy.handle(request, owner: owner, connection: connection)
+            default: tenant.handle(request, owner: owner, connection: connection)
+            }
         }
     }
 

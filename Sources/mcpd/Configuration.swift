@@ -1,3 +1,5 @@
+import Glibc
+import OAuth
 import SystemCalls
 
 /// mcpd's command line. Every option has a default that serves on loopback safely.
@@ -43,6 +45,13 @@ struct Configuration {
     var rateLimitPerIp: Int?
     /// A call table shared with other supervisors (their rate limits add up), instead of this one's own.
     var callTablePath: String?
+    var oauthIssuer: String?
+    var oauthResource: String?
+    var oauthIntrospectionURL: String?
+    var oauthClientId: String?
+    var oauthClientSecretFile: String?
+    var oauthScopes: [String] = []
+    var oauthCacheSeconds = 60
 
     static let version = "0.1.0"
     static let devToken = "super-secret-token"
@@ -117,6 +126,18 @@ struct Configuration {
       --call-table PATH           Share the call table at PATH with other supervisors on this host:
                                   the first creates it, the others attach, and rate limits hold for
                                   all of them together (default: a table of our own in --runtime-dir).
+    OAUTH (MCP authorization; the MCP endpoints then also accept OAuth access tokens)
+      --oauth-issuer URL          The authorization server (its issuer identifier); turns OAuth on.
+      --oauth-resource URL        This server's canonical resource URI, e.g. https://mcp.example.com/mcp;
+                                  tokens must carry it in their audience. Required with --oauth-issuer.
+      --oauth-introspection-url URL  RFC 7662 endpoint (default: the server's metadata names it).
+      --oauth-client-id ID        mcpd's client id at the introspection endpoint.
+      --oauth-client-secret-file PATH  File holding that client's secret (default: the systemd
+                                  credential oauth-client-secret, $CREDENTIALS_DIRECTORY).
+      --oauth-scopes SCOPES       Scopes every MCP request needs (space- or comma-separated;
+                                  repeatable). A token without them gets 403 insufficient_scope.
+      --oauth-cache-seconds N     Reuse an introspection answer for up to N seconds, never past the
+                                  token's expiry (default 60, at most 60; 0 disables the cache).
     OPERATIONS
       --runtime-dir DIR           Where the shared call table lives (default $RUNTIME_DIRECTORY,
                                   /run/mcpd as root, else $XDG_RUNTIME_DIR/mcpd or /tmp/mcpd-UID).
@@ -219,6 +240,17 @@ struct Configuration {
             case "--openai-model": configuration.openAIModel = try value(option, inline)
             case "--openai-api-key-file": configuration.openAIKeyFile = try value(option, inline)
             case "--health-interval": configuration.healthInterval = try seconds(option, try value(option, inline))
+            case "--oauth-issuer": configuration.oauthIssuer = try value(option, inline)
+            case "--oauth-resource": configuration.oauthResource = try value(option, inline)
+            case "--oauth-introspection-url": configuration.oauthIntrospectionURL = try value(option, inline)
+            case "--oauth-client-id": configuration.oauthClientId = try value(option, inline)
+            case "--oauth-client-secret-file": configuration.oauthClientSecretFile = try value(option, inline)
+            case "--oauth-scopes":
+                configuration.oauthScopes += try value(option, inline).split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+            case "--oauth-cache-seconds":
+                let seconds = try integer(option, try value(option, inline), minimum: 0)
+                guard seconds <= 60 else { throw UsageError(message: "--oauth-cache-seconds must be at most 60, got \(seconds)") }
+                configuration.oauthCacheSeconds = seconds
             case "--runtime-dir": configuration.runtimeDirectory = try value(option, inline)
             case "--rate-limit-per-key": configuration.rateLimitPerKey = try integer(option, try value(option, inline), minimum: 0)
             case "--rate-limit-per-ip": configuration.rateLimitPerIp = try integer(option, try value(option, inline), minimum: 0)
@@ -237,6 +269,29 @@ struct Configuration {
         }
         if configuration.workersMin > configuration.workersMax {
             throw UsageError(message: "--workers-min (\(configuration.workersMin)) exceeds --workers-max (\(configuration.workersMax))")
+        }
+        let oauthFlagGiven = configuration.oauthResource != nil || configuration.oauthIntrospectionURL != nil
+            || configuration.oauthClientId != nil || configuration.oauthClientSecretFile != nil || !configuration.oauthScopes.isEmpty
+        if configuration.oauthIssuer == nil && oauthFlagGiven {
+            throw UsageError(message: "the --oauth-* options need --oauth-issuer")
+        }
+        if configuration.oauthIssuer != nil && configuration.oauthResource == nil {
+            throw UsageError(message: "--oauth-issuer needs --oauth-resource (this server's canonical URI, e.g. https://mcp.example.com/mcp)")
+        }
+        if configuration.oauthIssuer != nil && configuration.oauthClientSecretFile == nil,
+           let credentials = Process.environment("CREDENTIALS_DIRECTORY"),
+           access(credentials + "/oauth-client-secret", R_OK) == 0 {
+            // systemd's LoadCredential=oauth-client-secret:… (the unit shows how): a root-only
+            // file the dynamic user could not read otherwise.
+            configuration.oauthClientSecretFile = credentials + "/oauth-client-secret"
+        }
+        if let issuer = configuration.oauthIssuer, let resource = configuration.oauthResource {
+            // Everything but the secret itself, which is read from its file at start-up.
+            let settings = OAuthSettings(issuer: issuer, resource: resource, introspectionURL: configuration.oauthIntrospectionURL,
+                                         clientId: configuration.oauthClientId ?? "",
+                                         clientSecret: configuration.oauthClientSecretFile == nil ? "" : "(read later)",
+                                         requiredScopes: configuration.oauthScopes)
+            if let problem = settings.problem() { throw UsageError(message: problem) }
         }
         if configuration.listen.isEmpty { configuration.listen = [("127.0.0.1", 8000)] }
         return .run(configuration)

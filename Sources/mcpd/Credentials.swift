@@ -24,6 +24,10 @@ func loadCredentials(_ configuration: Configuration) throws(Configuration.UsageE
                 guard !name.contains("/") else {
                     throw Configuration.UsageError(message: "tokens file \(path): the name '\(name)' must not contain '/'")
                 }
+                // OAuth callers are named oauth:<subject>; a token named so would share their calls.
+                guard !name.hasPrefix("oauth:") else {
+                    throw Configuration.UsageError(message: "tokens file \(path): names starting with 'oauth:' are reserved for OAuth callers")
+                }
                 var role = Role.owner
                 if fields.count >= 3 {
                     guard let parsed = Role(rawValue: String(fields[2])) else {

@@ -10,6 +10,7 @@ import Logging
 import Management
 import MCP
 import Metrics
+import OAuth
 import Pool
 import RateLimit
 import SystemCalls
@@ -27,6 +28,8 @@ final class Router: HTTPHandler {
     let keysAPI: KeysAPI
     /// Counts every request against its client's rate limit before it is routed (nil: no limits).
     var rateLimit: RateLimitGate?
+    /// RFC 9728 metadata at /.well-known/oauth-protected-resource[/path], when OAuth is on.
+    var resourceMetadata: ProtectedResourceMetadata?
 
     init(api: ExecuteAPI, mcp: MCPService, composer: ComposerAPI, registryAPI: RegistryAPI, keysAPI: KeysAPI) {
         self.api = api
@@ -39,7 +42,9 @@ final class Router: HTTPHandler {
     func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
         if let rateLimit, !rateLimit.admit(request, on: connection, router: self) { return }
         let path = request.path
-        if ComposerAPI.serves(path) {
+        if let metadata = resourceMetadata, metadata.serves(path) {
+            metadata.handle(request, on: connection)
+        } else if ComposerAPI.serves(path) {
             composer.handle(request, on: connection)
         } else if KeysAPI.serves(path) {
             keysAPI.handle(request, on: connection)
@@ -168,6 +173,10 @@ final class Supervisor {
             gate.onRejected = { [metrics] surface in metrics.rateLimitRejected(surface: surface, limit: "request") }
             calls.onCallRateLimited = { [metrics] surface in metrics.rateLimitRejected(surface: surface.rawValue, limit: "tool") }
         }
+        if let settings = try Supervisor.oauthSettings(configuration) {
+            mcp.oauth = try TokenVerifier(settings: settings, loop: loop)
+            router.resourceMetadata = ProtectedResourceMetadata(settings: settings)
+        }
 
         let settings = HTTPServerSettings(limits: HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: configuration.maxBody),
                                           headerTimeoutMs: Int64(configuration.headerTimeout * 1000),
@@ -195,6 +204,23 @@ final class Supervisor {
             tools += FileTools.definitions(root: path).map { Supervisor.routed($0.0, $0.1) }
         }
         return tools
+    }
+
+    /// --oauth-* as settings (nil when --oauth-issuer is not given); the client secret is read
+    /// from its file here, once.
+    static func oauthSettings(_ configuration: Configuration) throws -> OAuthSettings? {
+        guard let issuer = configuration.oauthIssuer, let resource = configuration.oauthResource else { return nil }
+        var secret = ""
+        if let path = configuration.oauthClientSecretFile {
+            guard let text = readTextFile(path) else { throw Configuration.UsageError(message: "cannot read the OAuth client secret file \(path)") }
+            // Only the line break (and surrounding blanks) go: a secret may contain spaces.
+            secret = String(text.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+        }
+        let settings = OAuthSettings(issuer: issuer, resource: resource, introspectionURL: configuration.oauthIntrospectionURL,
+                                     clientId: configuration.oauthClientId ?? "", clientSecret: secret,
+                                     requiredScopes: configuration.oauthScopes, cacheSeconds: configuration.oauthCacheSeconds)
+        if let problem = settings.problem() { throw Configuration.UsageError(message: problem) }
+        return settings
     }
 
     private static func routed(_ tool: ToolDefinition, _ spec: JSONObject) -> ToolDefinition {
@@ -292,6 +318,7 @@ final class Supervisor {
         Log.info("mcpd starting", ["listen": server.listenerAddresses.joined(separator: " "),
                                    "workers_min": String(configuration.workersMin),
                                    "workers_max": String(configuration.workersMax), "pid": String(getpid())])
+        mcp.oauth?.start()
         pool.maintainPool()
         loop.run()
         if keyring.usedSinceSave { keyFile.save(keyring) }
