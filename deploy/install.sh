@@ -47,6 +47,14 @@ for unit in mcpd.socket mcpd.service; do
     say "$UNIT_DIR/$unit"
 done
 
+# systemd 253 and later know Type=notify-reload: let systemd send SIGHUP and wait for READY=1.
+systemd_version=$(systemctl --version 2>/dev/null | awk 'NR == 1 { print $2 }')
+if [ "${systemd_version:-0}" -ge 253 ] 2>/dev/null; then
+    install -d -m 0755 "$DESTDIR$UNIT_DIR/mcpd.service.d"
+    install -m 0644 "$ROOT/systemd/mcpd.service.d/notify-reload.conf" "$DESTDIR$UNIT_DIR/mcpd.service.d/notify-reload.conf"
+    say "$UNIT_DIR/mcpd.service.d/notify-reload.conf (systemd $systemd_version: Type=notify-reload)"
+fi
+
 # The unit's RootDirectory=: an empty tree into which systemd binds /usr, /etc and the API file
 # systems (see mcpd.service). The mount points are made here so that systemd need not create
 # them; nothing else ever goes in it.

@@ -81,6 +81,8 @@ public final class Registry {
     public var startStdioPool: ((MemberServer) -> WorkerPool?)?
     /// Stops a stdio server's pool, cancelling its calls.
     public var stopStdioPool: ((WorkerPool) -> Void)?
+    /// Lets a stdio server's pool finish its calls, then stops it (a server changed by a reload).
+    public var drainStdioPool: ((WorkerPool) -> Void)?
     var probesInFlight: Set<String> = []
     public private(set) var entries: [ToolEntry] = []
 
@@ -197,9 +199,13 @@ public final class Registry {
         }
     }
 
-    func deactivate(at index: Int) {
+    /// Takes a server out of service: its pool gets no new call and is stopped at once, or, when
+    /// `draining`, once its calls have finished.
+    func deactivate(at index: Int, draining: Bool = false) {
         let key = servers[index].key
-        if let pool = calls.serverPools.removeValue(forKey: key) { stopStdioPool?(pool) }
+        if let pool = calls.serverPools.removeValue(forKey: key) {
+            if draining, let drainStdioPool { drainStdioPool(pool) } else { stopStdioPool?(pool) }
+        }
         servers[index].health = .unknown
     }
 
@@ -353,13 +359,14 @@ public final class Registry {
     func snapshot() -> JSONValue {
         var object = JSONObject([("format", 1)])
         object["servers"] = .array(servers.filter { $0.origin == .runtime }.map(\.persisted))
-        object["tools"] = .array(curlTools.map {
+        // Run-time tools only (a tenant's): the configuration file's, shared, come back from the file.
+        object["tools"] = .array(curlTools.filter { $0.tenant != nil }.map {
             var item = JSONObject([("name", .string($0.name)), ("tool_type", "curl"), ("description", .string($0.description)),
                                    ("curl_config", .object(JSONObject([("value", .string($0.commandLine))])))])
             if let tenant = $0.tenant { item["tenant"] = .string(tenant) }
             return .object(item)
         })
-        object["openapi"] = .array(openAPIImports.map { record in
+        object["openapi"] = .array(openAPIImports.filter { $0.tenant != nil }.map { record in
             var item = JSONObject([("openapi_spec", record.document)])
             if let tenant = record.tenant { item["tenant"] = .string(tenant) }
             if let auth = record.authConfig { item["auth_config"] = .object(auth) }

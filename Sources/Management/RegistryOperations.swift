@@ -353,17 +353,10 @@ extension Registry {
             }
         }
         if let configuration {
-            var declared: [JSONObject] = (configuration["servers"]?.arrayValue ?? []).compactMap(\.objectValue)
-            for (id, value) in configuration["mcpServers"]?.objectValue ?? JSONObject() {
-                guard var object = value.objectValue else { problems.append("mcpServers.\(id) is not an object"); continue }
-                object["id"] = .string(id)
-                declared.append(object)
-            }
-            for var object in declared {
+            let (declared, declarationProblems) = declaredServers(configuration)
+            problems += declarationProblems
+            for object in declared {
                 let id = object["id"]?.stringValue ?? ""
-                if deletedConfigServers.contains(id) { continue }
-                if object["disabled"]?.boolValue == true { object["status"] = "inactive" }
-                if let status = configServerStatus[id] { object["status"] = .string(status.rawValue) }
                 if case .failure(let error) = registerServer(object, origin: .config) { problems.append("server '\(id)': \(error.message)") }
             }
             if let tools = configuration["tools"]?.arrayValue, case .failure(let error) = addTools(tools, tenant: nil, persisting: false) {

@@ -43,7 +43,8 @@ public struct RateLimitOutcome: Sendable, Equatable {
 
 /// Applies the policy with the shared buckets. One per supervisor, used on its event loop thread.
 public final class RateLimiter {
-    public let policy: RateLimitPolicy
+    /// Replaced as a whole when the configuration is reloaded; the buckets stay.
+    public var policy: RateLimitPolicy
     private let table: CallTable
     /// When the last "table full" line was logged: one a minute says it without flooding the log.
     private var lastFullWarningMs: Int64 = 0

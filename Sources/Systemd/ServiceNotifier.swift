@@ -33,6 +33,10 @@ public final class ServiceNotifier {
     }
 
     public func ready(status: String) { send("READY=1\nSTATUS=\(status)\nMAINPID=\(getpid())") }
+    /// A reload begins (systemd's Type=notify-reload protocol): READY=1 ends it.
+    public func reloading(status: String) {
+        send("RELOADING=1\nSTATUS=\(status)\nMONOTONIC_USEC=\(Clock.monotonicMicros())")
+    }
     public func stopping(status: String) { send("STOPPING=1\nSTATUS=\(status)") }
     public func watchdog() { send("WATCHDOG=1") }
 

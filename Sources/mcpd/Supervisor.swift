@@ -72,7 +72,12 @@ final class Supervisor {
     /// Pools of stdio servers deleted or deactivated, with when whatever is left of them is killed.
     private var retiredPools: [(pool: WorkerPool, killAtMs: Int64)] = []
     /// Every pool: mcp-worker's, the stdio servers', and the retiring ones.
-    private var allPools: [WorkerPool] { [pool] + Array(calls.serverPools.values) + retiredPools.map(\.pool) }
+    /// Pools of stdio servers replaced by a reload: they take no new call, and are retired once
+    /// their calls have finished (or at the drain timeout).
+    private var drainingPools: [(pool: WorkerPool, untilMs: Int64)] = []
+    private var allPools: [WorkerPool] {
+        [pool] + Array(calls.serverPools.values) + drainingPools.map(\.pool) + retiredPools.map(\.pool)
+    }
     private let api: ExecuteAPI
     private let metrics = Metrics()
     private let mcp: MCPService
@@ -231,8 +236,14 @@ final class Supervisor {
 
     /// The rate limits: the defaults, then the --config file's "rateLimits", then the flags.
     static func rateLimitPolicy(_ configuration: Configuration) throws -> RateLimitPolicy {
+        try rateLimitPolicy(configuration, file: configuration.configFile.map(loadConfigurationFile))
+    }
+
+    /// The limits from the configuration file's "rateLimits" (defaults without one), with the
+    /// command line's --rate-limit-per-key/-ip over them.
+    static func rateLimitPolicy(_ configuration: Configuration, file: JSONObject?) throws -> RateLimitPolicy {
         var policy = RateLimitPolicy()
-        if let path = configuration.configFile, let section = try loadConfigurationFile(path)["rateLimits"] {
+        if let path = configuration.configFile, let section = file?["rateLimits"] {
             switch RateLimitPolicy.parse(section) {
             case .success(let parsed): policy = parsed
             case .failure(let error): throw Configuration.UsageError(message: "\(path): \(error.message)")
@@ -266,10 +277,22 @@ final class Supervisor {
 
     /// A deleted or deactivated stdio server: its calls end, its processes are asked to exit and
     /// are reaped (and killed if they linger) like any worker.
-    private func retire(_ serverPool: WorkerPool) {
-        serverPool.cancelEverything(reason: "the server was deactivated or deleted")
+    private func retire(_ serverPool: WorkerPool, reason: String = "the server was deactivated or deleted") {
+        serverPool.cancelEverything(reason: reason)
         serverPool.beginShutdown()
         retiredPools.append((serverPool, Clock.monotonicMillis() + 3000))
+    }
+
+    private func drain(_ serverPool: WorkerPool) {
+        drainingPools.append((serverPool, Clock.monotonicMillis() + Int64(configuration.drainTimeout * 1000)))
+    }
+
+    private func retireDrainedPools() {
+        let now = Clock.monotonicMillis()
+        let done = drainingPools.filter { $0.pool.isQuiet || now >= $0.untilMs }
+        guard !done.isEmpty else { return }
+        drainingPools.removeAll { entry in done.contains { $0.pool === entry.pool } }
+        for entry in done { retire(entry.pool, reason: "the server's configuration changed and its old processes stopped") }
     }
 
     private func reapRetiredPools() {
@@ -280,6 +303,7 @@ final class Supervisor {
 
     func run() throws {
         registry.stopStdioPool = { [unowned self] serverPool in self.retire(serverPool) }
+        registry.drainStdioPool = { [unowned self] serverPool in self.drain(serverPool) }
         mcp.statusFigures = { [unowned self] in
             let counts = self.pool.counts
             return ["workers": ["idle": .int(Int64(counts.idle)), "busy": .int(Int64(counts.busy)), "total": .int(Int64(counts.total))],
@@ -308,6 +332,7 @@ final class Supervisor {
         loop.every(milliseconds: 1000) { [unowned self] in
             self.table.stampSupervisorHeartbeat()
             self.notifier.status(self.statusLine)
+            self.retireDrainedPools()
             self.reapRetiredPools()
         }
         if let interval = notifier.watchdogIntervalMs {
@@ -357,9 +382,47 @@ final class Supervisor {
         case SIGTERM, SIGINT:
             beginShutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT")
         case SIGHUP:
-            Log.info("SIGHUP received; configuration reload is not supported yet, nothing changed")
+            reload()
         default:
             break
+        }
+    }
+
+    // MARK: reload
+
+    /// SIGHUP (`systemctl reload`): the configuration file again, applied without closing a
+    /// connection — servers added, removed or replaced (see Registry.reload), the file's tools and
+    /// prompts, the rate limits. Announced to systemd with RELOADING=1 and ended with READY=1, so
+    /// that `systemctl reload` returns when it is done. A wrong file changes nothing.
+    private func reload() {
+        guard stage == .serving else { return }
+        notifier.reloading(status: "reloading the configuration")
+        defer { notifier.ready(status: statusLine) }
+        guard let path = configuration.configFile else {
+            return Log.info("SIGHUP: mcpd runs without --config; nothing to reload")
+        }
+        let file: JSONObject
+        let policy: RateLimitPolicy
+        do {
+            file = try Supervisor.loadConfigurationFile(path)
+            policy = try Supervisor.rateLimitPolicy(configuration, file: file)
+        } catch {
+            return Log.error("reload refused; the configuration in use is unchanged", ["file": path, "problem": "\(error)"])
+        }
+        switch registry.reload(configuration: file) {
+        case .failure(let refusal):
+            Log.error("reload refused; the configuration in use is unchanged",
+                      ["file": path, "problems": refusal.problems.joined(separator: "; ")])
+        case .success(let summary):
+            if let limiter = router.rateLimit?.limiter {
+                limiter.policy = policy
+            } else if policy != RateLimitPolicy.off {
+                Log.warn("rate limits were off at start; turning them on takes a restart", ["file": path])
+            }
+            Log.info("configuration reloaded", ["file": path, "added": summary.added.joined(separator: ","),
+                                                "removed": summary.removed.joined(separator: ","),
+                                                "replaced": summary.replaced.joined(separator: ","),
+                                                "unchanged": summary.unchanged.joined(separator: ",")])
         }
     }
 
