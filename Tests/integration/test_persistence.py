@@ -225,3 +225,22 @@ def test_acknowledged_registrations_survive_a_kill_mid_burst(mcpd_factory, tmp_p
     composer_ok(composer(m2, "add_tools", {"tools": [{"name": "after_restart", "tool_type": "curl",
                                                       "curl_config": {"value": f"curl {dead}/x"}}]}))
     assert "after_restart" in json.loads((state / "state.json").read_text()).__repr__()
+
+
+def test_config_file_tools_and_run_time_tools_both_come_back(mcpd_factory, tmp_path):
+    """The configuration file's tools are shared and come back from the file; run-time tools come
+    back from the state file. Neither is lost, nor doubled, by a restart."""
+    state = tmp_path / "state"
+    dead = f"http://127.0.0.1:{free_port()}"
+    config = tmp_path / "mcpd.json"
+    config.write_text(json.dumps({"tools": [{"name": "from_file", "tool_type": "curl",
+                                             "curl_config": {"value": f"curl {dead}/f"}}]}))
+    m1 = mcpd_factory("--state-dir", state, "--config", config)
+    composer_ok(composer(m1, "add_tools", {"tools": [{"name": "at_run_time", "tool_type": "curl",
+                                                      "curl_config": {"value": f"curl {dead}/r"}}]}))
+    assert "from_file" not in (state / "state.json").read_text(), "a file tool was copied into the state"
+    kill9(m1)
+    m2 = mcpd_factory("--state-dir", state, "--config", config)
+    names = [t["name"] for t in composer_ok(composer(m2, "list_tools"))["content"]]
+    assert names.count("from_file") == 1 and names.count("at_run_time") == 1, names
+    assert "state problem" not in m2.stderr_text(), m2.stderr_text()[-2000:]
