@@ -80,7 +80,8 @@ struct Configuration {
       --workers-min N             Workers always running (default 2).
       --workers-max N             Upper bound on workers (default 8).
       --workers-spare N           Idle workers kept warm beyond the busy ones (default 1).
-      --worker-max-calls N        Recycle a worker after this many calls (default 1000).
+      --worker-max-calls N        Recycle a worker after this many calls, ±10 % so that workers do
+                                  not all restart at once (default 1000; 0: never).
       --queue-max N               Calls that may wait for a worker; beyond, 503 (default 1024).
       --worker-path PATH          The worker executable (default: mcp-worker beside mcpd).
     LIMITS AND TIMEOUTS (seconds may have fractions)
@@ -210,7 +211,7 @@ struct Configuration {
             case "--workers-min": configuration.workersMin = try integer(option, try value(option, inline), minimum: 1)
             case "--workers-max": configuration.workersMax = try integer(option, try value(option, inline), minimum: 1)
             case "--workers-spare": configuration.workersSpare = try integer(option, try value(option, inline), minimum: 0)
-            case "--worker-max-calls": configuration.workerMaxCalls = try integer(option, try value(option, inline), minimum: 1)
+            case "--worker-max-calls": configuration.workerMaxCalls = try integer(option, try value(option, inline), minimum: 0)
             case "--queue-max": configuration.queueMax = try integer(option, try value(option, inline), minimum: 0)
             case "--max-body": configuration.maxBody = try integer(option, try value(option, inline), minimum: 1)
             case "--call-deadline": configuration.callDeadline = try seconds(option, try value(option, inline))

@@ -286,3 +286,13 @@ def test_no_live_worker_makes_readyz_unavailable_and_respawns_back_off(mcpd_fact
 def test_worker_is_linked_with_static_swift_stdlib():
     out = subprocess.run(["ldd", str(WORKER)], capture_output=True, text=True).stdout
     assert "libswiftCore" not in out, f"mcp-worker links the Swift runtime dynamically:\n{out}"
+
+
+def test_worker_max_calls_zero_never_recycles(mcpd_factory):
+    m = mcpd_factory("--workers-min", "1", "--workers-max", "1", "--worker-max-calls", "0")
+    pids = {w["pid"] for w in ctl_workers(m.ctl_status())}
+    for n in range(30):
+        assert m.run("echo", {"message": str(n)})[-1].event == "final"
+    status = m.ctl_status()
+    assert {w["pid"] for w in ctl_workers(status)} == pids
+    assert status["counters"]["workers_recycled"] == 0
