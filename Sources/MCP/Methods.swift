@@ -115,6 +115,16 @@ final class Methods {
         return capabilities
     }
 
+    /// What a 2026-07-28 response other than server/discover says of its server: the required
+    /// name and version and the title, without the description and icon (which server/discover
+    /// carries). The spec asks for serverInfo on every response; a tools/call answer is a few
+    /// hundred bytes, and the icon alone would triple it.
+    lazy var briefServerInfo: JSONValue = {
+        var info = JSONObject([("name", .string(settings.serverName)), ("version", .string(settings.serverVersion))])
+        info["title"] = "mcpd tool host"
+        return .object(info)
+    }()
+
     func serverInfo(for revision: ProtocolRevision) -> JSONValue {
         var info = JSONObject([("name", .string(settings.serverName)), ("version", .string(settings.serverVersion))])
         if revision.hasStructuredContent { info["title"] = "mcpd tool host" }

@@ -134,7 +134,7 @@ final class StatelessHandler {
         var stamped = result
         stamped["resultType"] = stamped["resultType"] ?? "complete"
         var meta = stamped["_meta"]?.objectValue ?? JSONObject()
-        meta[serverInfoKey] = service.methods.serverInfo(for: .v2026_07_28)
+        meta[serverInfoKey] = method == "server/discover" ? service.methods.serverInfo(for: .v2026_07_28) : service.methods.briefServerInfo
         stamped["_meta"] = .object(meta)
         switch method {
         case "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read", "server/discover":
@@ -239,7 +239,7 @@ final class StatelessReply: Reply {
             // An input_required result is not cacheable and carries no cache hint.
             if result["resultType"]?.stringValue == "input_required" {
                 var stamped = result
-                stamped["_meta"] = .object(JSONObject([(StatelessHandler.serverInfoKey, service.methods.serverInfo(for: .v2026_07_28))]))
+                stamped["_meta"] = .object(JSONObject([(StatelessHandler.serverInfoKey, service.methods.briefServerInfo)]))
                 object["result"] = .object(stamped)
             } else {
                 object["result"] = .object(StatelessHandler.stamp(result, method: method, service: service))

@@ -356,3 +356,13 @@ def test_listen_stream_hears_resource_list_changes(mcpd_factory, tmp_path):
         wire(REV, msg)
         assert msg["method"] == "notifications/resources/list_changed", msg
         assert msg["params"]["_meta"][SUB_KEY] == "listen-7", msg
+
+
+def test_server_info_is_whole_on_discover_and_brief_elsewhere(mcpd):
+    """Every response names its server; only server/discover carries the description and icon,
+    which would otherwise triple the size of each tools/call answer."""
+    key = "io.modelcontextprotocol/serverInfo"
+    whole = ok(mcpd, "server/discover")["_meta"][key]
+    assert whole["icons"] and whole["description"], whole
+    brief = ok(mcpd, "tools/call", {"name": "echo", "arguments": {"message": "m"}})["_meta"][key]
+    assert brief == {"name": whole["name"], "version": whole["version"], "title": whole["title"]}, brief
