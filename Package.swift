@@ -31,8 +31,10 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["SystemCalls", "EventLoop"]),
         // systemd's socket-activation and notify protocols, implemented natively.
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
+        // Sandbox levels: the policy model and the child's entry into it (layers in CMcpd/sandbox.c).
+        .target(name: "Sandbox", dependencies: ["CMcpd", "JSON", "SystemCalls"]),
         // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
-        .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
+        .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging", "Sandbox"]),
         // Who is calling: bearer tokens to owners, compared in constant time.
         .target(name: "Access"),
         // Starting, tracking and cancelling calls for every surface, through the one pool.
@@ -43,13 +45,13 @@ let package = Package(
         .target(name: "MCP", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging"]),
         // The one registry of member servers, configured tools and prompts, persisted; the composer
         // (seed 001) and registry (seed 002) APIs over it.
-        .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging"]),
+        .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging", "Sandbox"]),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd"]),
+            dependencies: ["Access", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "CMcpd", "Sandbox"]),
         .executableTarget(
             name: "mcp-worker",
-            dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],
+            dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging", "Sandbox"],
             // Spawn cost: a Swift hello takes ~4 ms dynamic, ~1.9 ms with the static stdlib (DESIGN.md).
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(
@@ -60,6 +62,7 @@ let package = Package(
         .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
     ]
 )

@@ -1,5 +1,6 @@
 import Calls
 import JSON
+import Sandbox
 import SystemCalls
 import ToolSources
 import Tools
@@ -90,6 +91,12 @@ extension Registry {
             server.minInstances = Int(minimum)
             server.maxInstances = Int(maximum)
             server.concurrent = arguments["concurrent"]?.boolValue ?? false
+            if let sandbox = arguments["sandbox"] {
+                switch SandboxPolicy.parse(sandbox) {
+                case .success(let policy): server.sandbox = policy
+                case .failure(let error): return .failure(.invalid(error.description, field: "sandbox"))
+                }
+            }
         } else {
             guard let endpoint = arguments["endpoint"]?.stringValue ?? arguments["endpoint_url"]?.stringValue else {
                 return .failure(.invalid("a remote server needs an endpoint URL", field: "endpoint"))

@@ -1,5 +1,6 @@
 import CallTable
 import Glibc
+import Sandbox
 import SystemCalls
 
 /// A process just spawned and the supervisor's ends of its descriptors.
@@ -27,6 +28,7 @@ enum Spawning {
         let arguments = ["--socket-fd", String(theirs), "--table-fd", String(table.descriptor),
                          "--worker-slot", String(workerSlot), "--supervisor-pid", String(getpid()),
                          "--log-level", configuration.logLevel]
+            + sandboxArguments(configuration.sandbox, hidden: configuration.hiddenPaths)
         let environment = ["PATH=\(defaultSearchPath)", "LANG=C.UTF-8"]
         defer { Descriptor.close(theirs) }
         do {
@@ -43,7 +45,7 @@ enum Spawning {
     /// the configured working directory, PATH, HOME and LANG plus the configured environment, and
     /// no other descriptor. Through mcp-worker's exec shim when `shim` is set, so that the server
     /// gets PR_SET_PDEATHSIG(SIGKILL) and dies with the supervisor even if the supervisor is killed.
-    static func stdioServer(_ launch: StdioLaunch, shim: String) throws(SystemError) -> SpawnedProcess {
+    static func stdioServer(_ launch: StdioLaunch, shim: String, hidden: [String] = []) throws(SystemError) -> SpawnedProcess {
         let environment = serverEnvironment(launch.environment)
         let searchPath = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultSearchPath
         guard let executable = Process.findExecutable(launch.command, searchPath: searchPath) else {
@@ -69,7 +71,8 @@ enum Spawning {
             arguments = launch.arguments
         } else {
             path = shim
-            arguments = [execShimFlag, "--supervisor-pid", String(getpid()), "--", executable, launch.command] + launch.arguments
+            arguments = [execShimFlag, "--supervisor-pid", String(getpid())] + sandboxArguments(launch.sandbox, hidden: hidden)
+                + ["--", executable, launch.command] + launch.arguments
         }
         do {
             let pid = try Process.spawn(path: path, arguments: arguments, environment: environment,
@@ -81,6 +84,11 @@ enum Spawning {
             Descriptor.close(stderrPipe.read)
             throw error
         }
+    }
+
+    /// The policy as mcp-worker's `--sandbox` (complete JSON) and the paths a strict sandbox hides.
+    static func sandboxArguments(_ policy: SandboxPolicy, hidden: [String]) -> [String] {
+        ["--sandbox", policy.json.serialized()] + hidden.flatMap { ["--hide", $0] }
     }
 
     /// PATH, HOME and LANG from the supervisor's environment (a default PATH if it has none), then

@@ -216,6 +216,11 @@ public final class WorkerPool {
         switch message.kind {
         case .ready:
             guard worker.isStarting else { return protocolViolation(by: worker, "ready sent twice") }
+            if case .starting(let since) = worker.state {
+                // The spawn cost of this pool's sandbox level (namespaces are made here, off the request path).
+                Log.debug("worker ready", ["pool": poolName, "pid": String(worker.pid), "sandbox": configuration.sandbox.level.rawValue,
+                                           "spawn_to_ready_ms": String(Clock.monotonicMillis() - since)])
+            }
             consecutiveCrashes = 0
             worker.state = .serving
             workerFreed(worker)
@@ -276,6 +281,12 @@ public final class WorkerPool {
     }
 
     private func callCompleted(on worker: Worker) {
+        if configuration.sandbox.isPerCall && worker.isQuiet {
+            // per-call: the process and everything it started go with the call (a warm one is next).
+            destroy(worker)
+            maintainPool()
+            return
+        }
         if worker.callsServed >= worker.callBudget { worker.retireWhenDrained = true }
         if worker.retireWhenDrained && worker.isQuiet {
             retire(worker, recycled: true)
@@ -407,6 +418,14 @@ public final class WorkerPool {
         if recycled { table.increment(.workersRecycled) }
     }
 
+    /// SIGKILLs a per-call worker that has just finished its call: not a crash, not a failure.
+    private func destroy(_ worker: Worker) {
+        Process.signalGroup(worker.pid, SIGKILL)
+        markStopping(worker, .killed)
+        worker.closeChannel()
+        table.increment(.workersRecycled)
+    }
+
     /// SIGKILLs the worker's process group now; its calls end with `reason`.
     private func kill(_ worker: Worker, reason: CallEvent) {
         let wasStarting = worker.isStarting
@@ -444,7 +463,7 @@ public final class WorkerPool {
             case .mcpWorker:
                 spawned = try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot)
             case .stdio(let launch):
-                spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable)
+                spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable, hidden: configuration.hiddenPaths)
             }
         } catch {
             table.releaseWorkerSlot(tableSlot)

@@ -10,6 +10,7 @@ import Logging
 import Management
 import MCP
 import Pool
+import Sandbox
 import SystemCalls
 import Systemd
 import ToolSources
@@ -91,24 +92,35 @@ final class Supervisor {
         poolConfiguration.queueCapacity = configuration.queueMax
         poolConfiguration.cancelGraceMs = Int64(configuration.cancelGrace * 1000)
         poolConfiguration.logLevel = configuration.logLevel
+        poolConfiguration.sandbox = configuration.sandbox
+        // A strict sandbox never sees the supervisor's state (credentials of member servers).
+        let stateDirectory = configuration.stateDirectory ?? Process.environment("STATE_DIRECTORY").map {
+            // systemd may pass several, colon-separated: ours is the first.
+            String($0.split(separator: ":").first ?? "")
+        } ?? ".mcpd-state"
+        let hiddenPaths = [SandboxReport.absolutePath(stateDirectory)]
+        poolConfiguration.hiddenPaths = hiddenPaths
+        SandboxReport.logCapabilities()
+        if configuration.sandbox.isPerCall {
+            poolConfiguration.maxCallsPerWorker = 1
+            poolConfiguration.spareWorkers = max(1, poolConfiguration.spareWorkers)
+        }
         pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
 
         calls = CallService(pool: pool, directory: Directory(), defaultDeadlineSeconds: configuration.callDeadline,
                             toolDeadlines: configuration.toolDeadlines)
         var registrySettings = RegistrySettings()
         registrySettings.builtinTools = try Supervisor.builtinTools(configuration)
-        registrySettings.stateDirectory = configuration.stateDirectory ?? Process.environment("STATE_DIRECTORY").map {
-            // systemd may pass several, colon-separated: ours is the first.
-            String($0.split(separator: ":").first ?? "")
-        } ?? ".mcpd-state"
+        registrySettings.stateDirectory = stateDirectory
         registrySettings.healthIntervalMs = Int64(configuration.healthInterval * 1000)
         registry = Registry(settings: registrySettings, calls: calls)
         let workerPath = poolConfiguration.workerExecutable
         registry.startStdioPool = { [unowned loop, unowned table] server in
             let launch = StdioLaunch(serverId: server.id, command: server.command ?? "", arguments: server.arguments,
                                      environment: Dictionary(server.environment, uniquingKeysWith: { _, last in last }),
-                                     workingDirectory: server.workingDirectory)
+                                     workingDirectory: server.workingDirectory, sandbox: server.sandbox)
             var settings = PoolConfiguration(stdio: launch, shim: workerPath)
+            settings.hiddenPaths = hiddenPaths
             settings.minWorkers = server.minInstances
             settings.maxWorkers = server.maxInstances
             if server.concurrent { settings.maxConcurrentCallsPerWorker = 8 }
