@@ -61,7 +61,7 @@ let package = Package(
         .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "HTTPClient", "ToolSources", "JSON", "Tools"]),
         .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
-        .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging"]),
+        .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging", "Sandbox"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
     ]

@@ -76,7 +76,6 @@ public struct MemberServer: Sendable {
         if let command {
             object["command"] = .string(command)
             object["args"] = .array(arguments.map { .string($0) })
-            object["sandbox"] = .string(sandbox.level.rawValue)
         }
         object["description"] = .string(description)
         object["status"] = .string(status.rawValue)

@@ -493,7 +493,8 @@ public final class WorkerPool {
         workers[spawned.pid] = worker
         table.setWorker(slot: tableSlot, pid: spawned.pid, state: .starting)
         table.increment(.workersSpawned)
-        if configuration.isStdio { Log.info("stdio server started", ["server": poolName, "pid": String(spawned.pid)]) }
+        if configuration.isStdio { Log.info("stdio server started", ["server": poolName, "pid": String(spawned.pid),
+                                                                 "sandbox": configuration.sandbox.level.rawValue]) }
         do {
             try worker.stderr?.open()
             try worker.channel.open()
