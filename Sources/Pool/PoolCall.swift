@@ -134,6 +134,8 @@ public struct PoolConfiguration: Sendable {
     public var sandbox = SandboxPolicy.builtinDefault
     /// Paths a strict sandbox covers with an empty tmpfs: the supervisor's state directory.
     public var hiddenPaths: [String] = []
+    /// The delegated cgroup v2 directory workers get their leaves in; nil: rlimits only.
+    public var cgroupRoot: String?
 
     public init(workerExecutable: String) {
         self.workerExecutable = workerExecutable

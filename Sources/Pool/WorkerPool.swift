@@ -3,6 +3,7 @@ import EventLoop
 import Glibc
 import JSON
 import Logging
+import Sandbox
 import SystemCalls
 import WorkerProtocol
 
@@ -23,6 +24,8 @@ public final class WorkerPool {
     private var activeCalls: [UInt64: PoolCall] = [:]
     private var nextCallNumber: UInt64 = 1
     private var consecutiveCrashes = 0
+    private var cgroupLeaves = 0
+    private var cgroupFailureLogged = false
     private var nextSpawnAllowedMs: Int64 = 0
     private var shuttingDown = false
     /// Calls one worker runs at once.
@@ -366,6 +369,7 @@ public final class WorkerPool {
             }
             reapedAny = true
             workers[pid] = nil
+            if let leaf = worker.cgroup { CgroupDelegation.remove(leaf) }
             let expected = worker.isLeaving
             worker.closeEverything()
             removeFromAvailable(worker)
@@ -452,20 +456,40 @@ public final class WorkerPool {
         maintainPool()
     }
 
+    /// A cgroup v2 leaf with the sandbox's ceilings for the next worker, when mcpd has a delegated
+    /// cgroup; nil otherwise, or (said once) when the leaf cannot be made.
+    private func makeCgroupLeaf() -> String? {
+        guard let root = configuration.cgroupRoot else { return nil }
+        cgroupLeaves += 1
+        do {
+            return try CgroupDelegation.createLeaf(root: root, name: "\(poolName)-\(getpid())-\(cgroupLeaves)",
+                                                   limits: CgroupLimits(configuration.sandbox.limits))
+        } catch {
+            if !cgroupFailureLogged {
+                Log.warn("cannot make a worker cgroup; rlimits only", ["pool": poolName, "error": error.description])
+                cgroupFailureLogged = true
+            }
+            return nil
+        }
+    }
+
     private func spawnWorker() {
         guard let tableSlot = table.claimWorkerSlot() else {
             Log.error("no free worker slot in the call table", ["pool": poolName])
             return
         }
         let spawned: SpawnedProcess
+        let cgroup = makeCgroupLeaf()
         do {
             switch configuration.launcher {
             case .mcpWorker:
-                spawned = try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot)
+                spawned = try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot, cgroup: cgroup)
             case .stdio(let launch):
-                spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable, hidden: configuration.hiddenPaths)
+                spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable, hidden: configuration.hiddenPaths,
+                                                   cgroup: cgroup)
             }
         } catch {
+            if let cgroup { CgroupDelegation.remove(cgroup) }
             table.releaseWorkerSlot(tableSlot)
             Log.error("cannot spawn a worker", ["pool": poolName, "error": error.description])
             noteCrash()
@@ -481,6 +505,7 @@ public final class WorkerPool {
             callBudget = max(1, budget + jitter)
         }
         let worker = Worker(pid: spawned.pid, tableSlot: tableSlot, callBudget: callBudget, capacity: workerCapacity)
+        worker.cgroup = cgroup
         switch configuration.launcher {
         case .mcpWorker:
             worker.channel = PacketChannel(fd: spawned.channel, worker: worker, pool: self)

@@ -39,20 +39,29 @@ public enum CgroupDelegation {
         try writeText(root + "/cgroup.subtree_control", "+memory +pids +cpu")
     }
 
-    /// A leaf for one worker with its limits; the worker is moved in by pid.
-    public static func place(pid: Int32, root: String, limits: CgroupLimits) throws(SystemError) -> String {
-        let leaf = root + "/worker-\(pid)"
+    /// A leaf for one worker with its limits, made before the worker is spawned: the worker joins
+    /// it itself (`join`) before it sandboxes itself or forks, so nothing it starts escapes it.
+    public static func createLeaf(root: String, name: String, limits: CgroupLimits) throws(SystemError) -> String {
+        let leaf = root + "/" + name
         try makeDirectory(leaf)
         try writeText(leaf + "/memory.max", String(limits.memoryBytes))
         try writeText(leaf + "/pids.max", String(limits.processes))
         // cpu.max is "QUOTA PERIOD": the share of one CPU as microseconds per 100 ms.
         try writeText(leaf + "/cpu.max", "\(limits.cpuPercent * 1000) 100000")
-        try writeText(leaf + "/cgroup.procs", String(pid))
         return leaf
     }
 
-    /// Removes a worker's leaf once its processes are gone (rmdir fails while any remain).
-    public static func remove(_ leaf: String) { _ = rmdir(leaf) }
+    /// Moves the calling process into `leaf` (the worker's first step, in the child).
+    public static func join(_ leaf: String) throws(SystemError) {
+        try writeText(leaf + "/cgroup.procs", "0")
+    }
+
+    /// Kills whatever is left in a worker's leaf (cgroup.kill, Linux 5.14) and removes it; rmdir
+    /// fails harmlessly while dying processes remain, and the leaf's name is not reused.
+    public static func remove(_ leaf: String) {
+        try? writeText(leaf + "/cgroup.kill", "1")
+        _ = rmdir(leaf)
+    }
 
     private static func makeDirectory(_ path: String) throws(SystemError) {
         if mkdir(path, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir \(path)", errno: errno) }

@@ -1,5 +1,5 @@
 // The pre-exec step of a stdio MCP server: `mcp-worker --exec-stdio --supervisor-pid PID
-// [--sandbox POLICY-JSON] [--hide PATH]... -- PATH ARGV0 [ARGS...]`. The supervisor spawns this
+// [--sandbox POLICY-JSON] [--hide PATH]... [--cgroup DIR] -- PATH ARGV0 [ARGS...]`. The supervisor spawns this
 // with the server's descriptors, environment (an allow-list) and working directory already in
 // place; it arranges for the server to die with the supervisor (PR_SET_PDEATHSIG survives execve
 // for programs that are not set-user-ID, and a foreign program cannot be asked to set it), puts
@@ -12,7 +12,7 @@ import SystemCalls
 
 enum ExecShim {
     static let flag = "--exec-stdio"
-    static let usage = "usage: mcp-worker --exec-stdio --supervisor-pid PID [--sandbox POLICY] [--hide PATH]... -- PATH ARGV0 [ARGS...]"
+    static let usage = "usage: mcp-worker --exec-stdio --supervisor-pid PID [--sandbox POLICY] [--hide PATH]... [--cgroup DIR] -- PATH ARGV0 [ARGS...]"
 
     /// Runs the shim when the command line asks for it; returns otherwise.
     static func runIfRequested(_ arguments: [String]) {
@@ -21,6 +21,7 @@ enum ExecShim {
         var supervisor: Int32?
         var policy = SandboxPolicy(level: .none)
         var hidden: [String] = []
+        var cgroup: String?
         while let option = rest.first, option != "--" {
             guard rest.count >= 2 else { fail(usage, code: 2) }
             let value = rest[rest.startIndex + 1]
@@ -34,6 +35,7 @@ enum ExecShim {
                 }
                 policy = parsed
             case "--hide": hidden.append(value)
+            case "--cgroup": cgroup = value
             default: fail(usage, code: 2)
             }
         }
@@ -46,6 +48,12 @@ enum ExecShim {
         if getppid() != supervisor { exit(1) }
         // posix_spawn already closed the others when it could; this covers an older C library.
         _ = mcpd_close_from(3)
+        do {
+            // Into the worker's cgroup first: everything the server starts is counted there.
+            if let cgroup { try CgroupDelegation.join(cgroup) }
+        } catch {
+            fail("mcpd: cannot join the worker cgroup: \(error.description)", code: 126)
+        }
         do {
             // The server keeps exactly its stdin, stdout and stderr.
             _ = try SandboxEntry.enter(policy, hidden: hidden, closeFrom: 3)

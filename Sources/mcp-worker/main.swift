@@ -23,6 +23,7 @@ struct WorkerArguments {
     var logLevel = "info"
     var sandbox = SandboxPolicy.builtinDefault
     var hidden: [String] = []
+    var cgroup: String?
 
     static func parse(_ arguments: [String]) -> WorkerArguments? {
         var parsed = WorkerArguments()
@@ -40,6 +41,7 @@ struct WorkerArguments {
                       case .success(let policy) = SandboxPolicy.parse(json, base: .builtinDefault) else { return nil }
                 parsed.sandbox = policy
             case "--hide": parsed.hidden.append(value)
+            case "--cgroup": parsed.cgroup = value
             default: return nil
             }
         }
@@ -55,7 +57,7 @@ guard let arguments = WorkerArguments.parse(Array(CommandLine.arguments.dropFirs
     Descriptor.writeAll(2, """
     mcp-worker runs tool calls for mcpd and is started by it, never by hand.
     USAGE: mcp-worker --socket-fd FD --table-fd FD --worker-slot N --supervisor-pid PID [--log-level LEVEL]
-                      [--sandbox POLICY-JSON] [--hide PATH]...
+                      [--sandbox POLICY-JSON] [--hide PATH]... [--cgroup DIR]
 
     """)
     exit(2)
@@ -68,6 +70,12 @@ _ = mcpd_set_parent_death_signal(SIGKILL)
 if getppid() != arguments.supervisorPid { exit(1) }
 // Into the sandbox while still single-threaded, before any tool code; only the socket and the
 // table stay open (spawning placed them at their own, low, numbers).
+do {
+    if let cgroup = arguments.cgroup { try CgroupDelegation.join(cgroup) }
+} catch {
+    Log.error("cannot join the worker cgroup", ["error": error.description])
+    exit(1)
+}
 do {
     _ = try SandboxEntry.enter(arguments.sandbox, hidden: arguments.hidden,
                                closeFrom: max(arguments.socketFD, arguments.tableFD) + 1)

@@ -100,7 +100,8 @@ final class Supervisor {
         } ?? ".mcpd-state"
         let hiddenPaths = [SandboxReport.absolutePath(stateDirectory)]
         poolConfiguration.hiddenPaths = hiddenPaths
-        SandboxReport.logCapabilities()
+        let cgroupRoot = SandboxReport.logCapabilities()
+        poolConfiguration.cgroupRoot = cgroupRoot
         if configuration.sandbox.isPerCall {
             poolConfiguration.maxCallsPerWorker = 1
             poolConfiguration.spareWorkers = max(1, poolConfiguration.spareWorkers)
@@ -121,6 +122,7 @@ final class Supervisor {
                                      workingDirectory: server.workingDirectory, sandbox: server.sandbox)
             var settings = PoolConfiguration(stdio: launch, shim: workerPath)
             settings.hiddenPaths = hiddenPaths
+            settings.cgroupRoot = cgroupRoot
             settings.minWorkers = server.minInstances
             settings.maxWorkers = server.maxInstances
             if server.concurrent { settings.maxConcurrentCallsPerWorker = 8 }

@@ -14,6 +14,7 @@ only the sandbox (not file permissions or the private /tmp) stands between the t
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
@@ -53,8 +54,8 @@ def host(tmp_path_factory):
     os.chmod(state / "secret.txt", 0o644)
     config = write_json(base / "servers.json", {"mcpServers": {
         "probe": probe_entry({"level": "per-call", "limits": {
-            "processes": 32, "addressSpaceBytes": 1 << 30, "fileSizeBytes": 4 << 20, "cpuSeconds": 60}},
-            deadline_seconds=3, min_instances=1, max_instances=2),
+            "processes": 32, "addressSpaceBytes": 512 << 20, "fileSizeBytes": 4 << 20, "cpuSeconds": 60}},
+            deadline_seconds=5, min_instances=1, max_instances=2),
         "keep": probe_entry({"level": "strict", "paths": [{"path": str(shared), "mode": "rw"}]}),
         "net": probe_entry({"level": "strict", "network": True}),
     }})
@@ -154,6 +155,27 @@ def test_ptrace_of_a_sibling_is_refused(host):
     assert_healthy(host)
 
 
+def test_namespace_creation_and_mounting_are_refused_by_seccomp(host):
+    for name in ("unshare", "mount"):
+        seen = attempt(host, "syscall", {"name": name}, "keep")
+        assert seen["refused"] and "EPERM" in seen["detail"], f"{name}: {seen}"
+    assert_healthy(host)
+
+
+def landlock_abi() -> int:
+    libc = ctypes.CDLL(None, use_errno=True)
+    return max(0, libc.syscall(444, None, 0, 1))  # landlock_create_ruleset(NULL, 0, VERSION)
+
+
+@pytest.mark.skipif(landlock_abi() == 0, reason="the kernel has no Landlock")
+def test_landlock_refuses_writes_the_mount_view_would_allow(host):
+    # The sandbox's own /proc is mounted read-write, and /proc/self/comm is the process's own:
+    # only Landlock, which allows writes under /tmp and the bound rw paths alone, says no.
+    seen = attempt(host, "write_file", {"path": "/proc/self/comm"}, "keep")
+    assert seen["refused"] and "EACCES" in seen["detail"], seen
+    assert_healthy(host)
+
+
 # --- exhausting the host ----------------------------------------------------------------------
 
 def test_fork_bomb_is_stopped_and_its_children_die_with_the_call(host):
@@ -168,7 +190,7 @@ def test_fork_bomb_is_stopped_and_its_children_die_with_the_call(host):
 def test_memory_bomb_is_refused(host):
     seen = attempt(host, "memory_bomb", {"megabytes": 8192})
     assert seen["refused"] and seen["detail"] == "MemoryError", seen
-    assert seen["megabytes"] < 1024, seen
+    assert seen["megabytes"] < 512, seen
     assert_healthy(host)
 
 
