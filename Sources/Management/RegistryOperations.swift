@@ -222,6 +222,7 @@ extension Registry {
                 let (definition, spec) = try CurlTool.make(name: name, description: description, commandLine: command)
                 var tool = definition
                 tool.route.spec = Array(JSONValue.object(spec).serialized().utf8)
+                tool.route.serverPool = ToolRoute.generatedToolsPool
                 added.append(CurlToolRecord(name: name, description: description, commandLine: command, definition: tool))
                 names.insert(name)
             } catch {
@@ -246,6 +247,7 @@ extension Registry {
             definitions = try OpenAPIImport.tools(document: document, authConfig: authConfig, baseURL: baseURL).map { definition, spec in
                 var tool = definition
                 tool.route.spec = Array(JSONValue.object(spec).serialized().utf8)
+                tool.route.serverPool = ToolRoute.generatedToolsPool
                 return tool
             }
         } catch {

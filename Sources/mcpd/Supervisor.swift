@@ -110,6 +110,18 @@ final class Supervisor {
 
         calls = CallService(pool: pool, directory: Directory(), defaultDeadlineSeconds: configuration.callDeadline,
                             toolDeadlines: configuration.toolDeadlines)
+        // Generated tools (curl, OpenAPI) are code mcpd wrote from a document it was given: they run in
+        // mcp-workers of their own, `strict` with the network they exist to reach. Started at the first
+        // such call and kept warm while they are used.
+        var generatedConfiguration = poolConfiguration
+        generatedConfiguration.sandbox = SandboxPolicy.serverDefault
+        generatedConfiguration.sandbox.network = true
+        generatedConfiguration.minWorkers = 0
+        generatedConfiguration.spareWorkers = 0
+        generatedConfiguration.maxCallsPerWorker = configuration.workerMaxCalls
+        generatedConfiguration.idleRetireMs = 60_000
+        generatedConfiguration.publishesQueueDepth = false
+        calls.serverPools[ToolRoute.generatedToolsPool] = WorkerPool(configuration: generatedConfiguration, loop: loop, table: table)
         var registrySettings = RegistrySettings()
         registrySettings.builtinTools = try Supervisor.builtinTools(configuration)
         registrySettings.stateDirectory = stateDirectory

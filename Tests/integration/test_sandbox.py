@@ -27,7 +27,8 @@ from pathlib import Path
 import pytest
 
 from conftest import MCPD, wait_until
-from toolhost import FIXTURES, error_event, final_text, processes_running, start_mcpd, wait_tools, write_json
+from toolhost import (FIXTURES, cmdline, error_event, final_text, processes_running, start_mcpd, wait_tools,
+                      write_json)
 
 PROBE = str(FIXTURES / "sandbox_probe_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -278,3 +279,39 @@ def children_pids(pid: int) -> list[int]:
         return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
     except OSError:
         return []
+
+
+def test_generated_tools_run_in_strict_workers_with_network(mcpd_factory):
+    """A curl tool is code mcpd generated from a command line: it runs in a strict mcp-worker that
+    keeps the network (that is what it is for), not in the built-in pool."""
+    import http.server
+    import threading
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = b'{"greeting": "hello from upstream"}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    upstream = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=upstream.serve_forever, daemon=True).start()
+    try:
+        m = mcpd_factory()
+        r = m.post_json("/mcp/tools/add_tools", {"arguments": {"tools": [{
+            "name": "greet", "tool_type": "curl",
+            "curl_config": {"value": f"curl http://127.0.0.1:{upstream.server_address[1]}/greet"}}]}})
+        assert r.status == 200, r
+        assert "hello from upstream" in final_text(m.run("greet", {}))
+        strict = [k.pid for k in m.worker_children()
+                  if any('"level":"strict"' in a and '"network":true' in a for a in cmdline(k.pid))]
+        assert len(strict) == 1, [cmdline(k.pid) for k in m.worker_children()]
+        inner = wait_until(lambda: children_pids(strict[0]), 10, message="the generated tools' worker")
+        assert "Seccomp:\t2" in Path(f"/proc/{inner[0]}/status").read_text()
+    finally:
+        upstream.shutdown()
