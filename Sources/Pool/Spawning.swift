@@ -48,7 +48,10 @@ enum Spawning {
     /// gets PR_SET_PDEATHSIG(SIGKILL) and dies with the supervisor even if the supervisor is killed.
     static func stdioServer(_ launch: StdioLaunch, shim: String, hidden: [String] = [],
                             cgroup: String? = nil) throws(SystemError) -> SpawnedProcess {
-        let environment = serverEnvironment(launch.environment)
+        var configured = launch.environment
+        // Inside a strict sandbox mcpd's HOME is not there (or not ours): the private /tmp is.
+        if launch.sandbox.level >= .strict && configured["HOME"] == nil { configured["HOME"] = "/tmp" }
+        let environment = serverEnvironment(configured)
         let searchPath = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultSearchPath
         guard let executable = Process.findExecutable(launch.command, searchPath: searchPath) else {
             throw SystemError("find \(launch.command) in PATH \(searchPath)", errno: ENOENT)
