@@ -458,11 +458,12 @@ public final class WorkerPool {
 
     /// A cgroup v2 leaf with the sandbox's ceilings for the next worker, when mcpd has a delegated
     /// cgroup; nil otherwise, or (said once) when the leaf cannot be made.
-    private func makeCgroupLeaf() -> String? {
+    private func makeCgroupLeaf(tableSlot: Int) -> String? {
         guard let root = configuration.cgroupRoot else { return nil }
         cgroupLeaves += 1
         do {
-            return try CgroupDelegation.createLeaf(root: root, name: "\(poolName)-\(getpid())-\(cgroupLeaves)",
+            // Table slots are unique across pools while claimed; the count keeps a slot's next leaf apart.
+            return try CgroupDelegation.createLeaf(root: root, name: "worker-\(tableSlot)-\(cgroupLeaves)",
                                                    limits: CgroupLimits(configuration.sandbox.limits))
         } catch {
             if !cgroupFailureLogged {
@@ -479,7 +480,7 @@ public final class WorkerPool {
             return
         }
         let spawned: SpawnedProcess
-        let cgroup = makeCgroupLeaf()
+        let cgroup = makeCgroupLeaf(tableSlot: tableSlot)
         do {
             switch configuration.launcher {
             case .mcpWorker:
