@@ -31,8 +31,10 @@ let package = Package(
         .target(name: "HTTP", dependencies: ["SystemCalls", "EventLoop"]),
         // systemd's socket-activation and notify protocols, implemented natively.
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
+        // Sandbox levels: the policy model and the child's entry into it (layers in CMcpd/sandbox.c).
+        .target(name: "Sandbox", dependencies: ["CMcpd", "JSON", "SystemCalls"]),
         // The worker pool: spawning, scheduling, deadlines, cancellation, recycling.
-        .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging"]),
+        .target(name: "Pool", dependencies: ["SystemCalls", "EventLoop", "CallTable", "WorkerProtocol", "JSON", "Logging", "Sandbox"]),
         // Who is calling: tokens and API keys to identities (tenant, role), compared in constant time.
         .target(name: "Access", dependencies: ["SystemCalls"]),
         // Rate limits: the policy (per key, per IP, per tenant, per tool) over the call table's buckets.
@@ -48,15 +50,15 @@ let package = Package(
         .target(name: "MCP", dependencies: ["Access", "OAuth", "Calls", "HTTP", "Pool", "JSON", "Tools", "SystemCalls", "EventLoop", "Logging", "RateLimit"]),
         // The one registry of member servers, configured tools and prompts, persisted; the composer
         // (seed 001) and registry (seed 002) APIs over it.
-        .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging", "RateLimit"]),
+        .target(name: "Management", dependencies: ["Access", "Calls", "HTTP", "Pool", "JSON", "Tools", "ToolSources", "SystemCalls", "EventLoop", "Logging", "RateLimit", "Sandbox"]),
         // Counters, histograms and gauges in the Prometheus text format (GET /metrics).
         .target(name: "Metrics"),
         .executableTarget(
             name: "mcpd",
-            dependencies: ["Access", "OAuth", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "Metrics", "CMcpd", "RateLimit", "JSON"]),
+            dependencies: ["Access", "OAuth", "Calls", "ExecuteAPI", "MCP", "Management", "ToolSources", "HTTP", "Pool", "Systemd", "EventLoop", "CallTable", "SystemCalls", "Tools", "Logging", "Metrics", "CMcpd", "RateLimit", "JSON", "Sandbox"]),
         .executableTarget(
             name: "mcp-worker",
-            dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging"],
+            dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging", "Sandbox"],
             // Spawn cost: a Swift hello takes ~4 ms dynamic, ~1.9 ms with the static stdlib (DESIGN.md).
             linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
         .executableTarget(
@@ -69,10 +71,11 @@ let package = Package(
         // A second process for the rate bucket tests: takes tokens from a table it attaches to by path.
         .executableTarget(name: "rate-bucket-driver", dependencies: ["CallTable", "SystemCalls"], path: "Tests/RateBucketDriver"),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
-        .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging"]),
+        .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging", "Sandbox"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "EventLoop", "JSON", "SystemCalls"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
+        .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "JSON"]),
         .testTarget(name: "HTTPTests", dependencies: ["HTTP", "WorkerProtocol", "Systemd", "SystemCalls"]),
     ]
 )

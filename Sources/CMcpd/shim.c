@@ -78,9 +78,10 @@ int mcpd_spawn_placed(const char *path, char *const argv[], char *const envp[],
         sigfillset(&all);
         posix_spawnattr_setsigmask(&attr, &empty);
         posix_spawnattr_setsigdefault(&attr, &all);
-        posix_spawnattr_setpgroup(&attr, 0);
+        // A session of its own makes the child lead a process group too (pgid = pid), and no
+        // terminal of ours can reach it (the sandbox's `process` level relies on it).
         posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF |
-                                        POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_USEVFORK);
+                                        POSIX_SPAWN_SETSID | POSIX_SPAWN_USEVFORK);
         // dup2(fd, fd) clears FD_CLOEXEC on the same number (glibc >= 2.29), so the child keeps it.
         for (int i = 0; i < count && rc == 0; i++)
             rc = posix_spawn_file_actions_adddup2(&actions, sources[i], to[i]);

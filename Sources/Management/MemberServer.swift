@@ -1,4 +1,5 @@
 import JSON
+import Sandbox
 import SystemCalls
 
 /// A member MCP server: a stdio command (seed 004) or a remote endpoint (seed 001/002).
@@ -30,6 +31,8 @@ public struct MemberServer: Sendable {
     public var minInstances = 1
     public var maxInstances = 2
     public var concurrent = false
+    /// The sandbox its processes run in: `strict` unless configured otherwise.
+    public var sandbox = SandboxPolicy.serverDefault
     public var deadlineSeconds: Double?
 
     public var status = Status.active
@@ -116,6 +119,7 @@ public struct MemberServer: Sendable {
             object["min_instances"] = .int(Int64(minInstances))
             object["max_instances"] = .int(Int64(maxInstances))
             object["concurrent"] = .bool(concurrent)
+            object["sandbox"] = sandbox.json
         }
         if let deadlineSeconds { object["deadline_seconds"] = .double(deadlineSeconds) }
         if let tenant { object["tenant"] = .string(tenant) }

@@ -1,6 +1,7 @@
 import Access
 import Calls
 import JSON
+import Sandbox
 import SystemCalls
 import ToolSources
 import Tools
@@ -99,6 +100,12 @@ extension Registry {
             server.minInstances = Int(minimum)
             server.maxInstances = Int(maximum)
             server.concurrent = arguments["concurrent"]?.boolValue ?? false
+            if let sandbox = arguments["sandbox"] {
+                switch SandboxPolicy.parse(sandbox) {
+                case .success(let policy): server.sandbox = policy
+                case .failure(let error): return .failure(.invalid(error.description, field: "sandbox"))
+                }
+            }
         } else {
             guard let endpoint = arguments["endpoint"]?.stringValue ?? arguments["endpoint_url"]?.stringValue else {
                 return .failure(.invalid("a remote server needs an endpoint URL", field: "endpoint"))
@@ -256,6 +263,7 @@ extension Registry {
                 let (definition, spec) = try CurlTool.make(name: name, description: description, commandLine: command)
                 var tool = definition
                 tool.route.spec = Array(JSONValue.object(spec).serialized().utf8)
+                tool.route.serverPool = ToolRoute.generatedToolsPool
                 added.append(CurlToolRecord(tenant: tenant, name: name, description: description, commandLine: command, definition: tool))
                 names.insert(name)
             } catch {
@@ -280,6 +288,7 @@ extension Registry {
             definitions = try OpenAPIImport.tools(document: document, authConfig: authConfig, baseURL: baseURL).map { definition, spec in
                 var tool = definition
                 tool.route.spec = Array(JSONValue.object(spec).serialized().utf8)
+                tool.route.serverPool = ToolRoute.generatedToolsPool
                 return tool
             }
         } catch {

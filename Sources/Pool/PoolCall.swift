@@ -13,6 +13,8 @@
 // - Every call that is pending or running holds a call-table slot; the slot is released when it ends.
 // - Every process leads its own process group; stopping a worker signals the whole group.
 
+import Sandbox
+
 /// What the owner of a call hears about it, in order. The last event is always a terminal one.
 public enum CallEvent: Sendable {
     /// The call left the queue and runs on this worker.
@@ -96,14 +98,17 @@ public struct StdioLaunch: Sendable {
     /// Added to PATH, HOME and LANG (taken from mcpd's own environment); these entries win.
     public var environment: [String: String]
     public var workingDirectory: String?
+    /// The sandbox the server runs in (see the Sandbox module); the mcp-worker shim applies it.
+    public var sandbox = SandboxPolicy.serverDefault
 
     public init(serverId: String, command: String, arguments: [String] = [], environment: [String: String] = [:],
-                workingDirectory: String? = nil) {
+                workingDirectory: String? = nil, sandbox: SandboxPolicy = .serverDefault) {
         self.serverId = serverId
         self.command = command
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
+        self.sandbox = sandbox
     }
 }
 
@@ -140,6 +145,12 @@ public struct PoolConfiguration: Sendable {
     public var publishesQueueDepth = true
     /// Passed to workers so that their log lines match the supervisor's.
     public var logLevel = "info"
+    /// The sandbox of this pool's processes. `per-call` destroys each process after its call.
+    public var sandbox = SandboxPolicy.builtinDefault
+    /// Paths a strict sandbox covers with an empty tmpfs: the supervisor's state directory.
+    public var hiddenPaths: [String] = []
+    /// The delegated cgroup v2 directory workers get their leaves in; nil: rlimits only.
+    public var cgroupRoot: String?
 
     public init(workerExecutable: String) {
         self.workerExecutable = workerExecutable
@@ -157,6 +168,12 @@ public struct PoolConfiguration: Sendable {
         self.maxCallsPerWorker = 0
         self.idleRetireMs = 60_000
         self.publishesQueueDepth = false
+        self.sandbox = launch.sandbox
+        if launch.sandbox.isPerCall {
+            // One call per process, and the next one already warm when a call ends.
+            self.maxCallsPerWorker = 1
+            self.spareWorkers = 1
+        }
     }
 
     var isStdio: Bool {

@@ -1,5 +1,6 @@
 import CallTable
 import Glibc
+import Sandbox
 import SystemCalls
 
 /// A process just spawned and the supervisor's ends of its descriptors.
@@ -20,13 +21,15 @@ enum Spawning {
     static let defaultSearchPath = "/usr/local/bin:/usr/bin:/bin"
 
     /// mcp-worker with its end of a SOCK_SEQPACKET pair and the call table, nothing else.
-    static func mcpWorker(_ configuration: PoolConfiguration, table: CallTable, workerSlot: Int) throws(SystemError) -> SpawnedProcess {
+    static func mcpWorker(_ configuration: PoolConfiguration, table: CallTable, workerSlot: Int,
+                          cgroup: String? = nil) throws(SystemError) -> SpawnedProcess {
         let (mine, theirs) = try Socket.seqpacketPair()
         Socket.setSendBuffer(mine, bytes: 1 << 20)
         Socket.setSendBuffer(theirs, bytes: 1 << 20)
         let arguments = ["--socket-fd", String(theirs), "--table-fd", String(table.descriptor),
                          "--worker-slot", String(workerSlot), "--supervisor-pid", String(getpid()),
                          "--log-level", configuration.logLevel]
+            + sandboxArguments(configuration.sandbox, hidden: configuration.hiddenPaths, cgroup: cgroup)
         let environment = ["PATH=\(defaultSearchPath)", "LANG=C.UTF-8"]
         defer { Descriptor.close(theirs) }
         do {
@@ -43,8 +46,12 @@ enum Spawning {
     /// the configured working directory, PATH, HOME and LANG plus the configured environment, and
     /// no other descriptor. Through mcp-worker's exec shim when `shim` is set, so that the server
     /// gets PR_SET_PDEATHSIG(SIGKILL) and dies with the supervisor even if the supervisor is killed.
-    static func stdioServer(_ launch: StdioLaunch, shim: String) throws(SystemError) -> SpawnedProcess {
-        let environment = serverEnvironment(launch.environment)
+    static func stdioServer(_ launch: StdioLaunch, shim: String, hidden: [String] = [],
+                            cgroup: String? = nil) throws(SystemError) -> SpawnedProcess {
+        var configured = launch.environment
+        // Inside a strict sandbox mcpd's HOME is not there (or not ours): the private /tmp is.
+        if launch.sandbox.level >= .strict && configured["HOME"] == nil { configured["HOME"] = "/tmp" }
+        let environment = serverEnvironment(configured)
         let searchPath = environment.first { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? defaultSearchPath
         guard let executable = Process.findExecutable(launch.command, searchPath: searchPath) else {
             throw SystemError("find \(launch.command) in PATH \(searchPath)", errno: ENOENT)
@@ -69,7 +76,8 @@ enum Spawning {
             arguments = launch.arguments
         } else {
             path = shim
-            arguments = [execShimFlag, "--supervisor-pid", String(getpid()), "--", executable, launch.command] + launch.arguments
+            arguments = [execShimFlag, "--supervisor-pid", String(getpid())] + sandboxArguments(launch.sandbox, hidden: hidden, cgroup: cgroup)
+                + ["--", executable, launch.command] + launch.arguments
         }
         do {
             let pid = try Process.spawn(path: path, arguments: arguments, environment: environment,
@@ -81,6 +89,12 @@ enum Spawning {
             Descriptor.close(stderrPipe.read)
             throw error
         }
+    }
+
+    /// The policy as mcp-worker's `--sandbox` (complete JSON), the paths a strict sandbox hides,
+    /// and the cgroup leaf the child joins first.
+    static func sandboxArguments(_ policy: SandboxPolicy, hidden: [String], cgroup: String?) -> [String] {
+        ["--sandbox", policy.json.serialized()] + hidden.flatMap { ["--hide", $0] } + (cgroup.map { ["--cgroup", $0] } ?? [])
     }
 
     /// PATH, HOME and LANG from the supervisor's environment (a default PATH if it has none), then

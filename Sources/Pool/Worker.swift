@@ -63,6 +63,8 @@ final class Worker {
     var channel: (any WorkerChannel)!
     /// A stdio server's stderr, logged line by line.
     var stderr: StderrReader?
+    /// The worker's cgroup v2 leaf, removed when it is reaped.
+    var cgroup: String?
 
     init(pid: Int32, tableSlot: Int, callBudget: Int, capacity: Int) {
         self.pid = pid

@@ -3,6 +3,7 @@ import EventLoop
 import Glibc
 import JSON
 import Logging
+import Sandbox
 import SystemCalls
 import WorkerProtocol
 
@@ -23,6 +24,8 @@ public final class WorkerPool {
     private var activeCalls: [UInt64: PoolCall] = [:]
     private var nextCallNumber: UInt64 = 1
     private var consecutiveCrashes = 0
+    private var cgroupLeaves = 0
+    private var cgroupFailureLogged = false
     private var nextSpawnAllowedMs: Int64 = 0
     private var shuttingDown = false
     /// Calls one worker runs at once.
@@ -219,6 +222,11 @@ public final class WorkerPool {
         switch message.kind {
         case .ready:
             guard worker.isStarting else { return protocolViolation(by: worker, "ready sent twice") }
+            if case .starting(let since) = worker.state {
+                // The spawn cost of this pool's sandbox level (namespaces are made here, off the request path).
+                Log.debug("worker ready", ["pool": poolName, "pid": String(worker.pid), "sandbox": configuration.sandbox.level.rawValue,
+                                           "spawn_to_ready_ms": String(Clock.monotonicMillis() - since)])
+            }
             consecutiveCrashes = 0
             worker.state = .serving
             workerFreed(worker)
@@ -279,6 +287,12 @@ public final class WorkerPool {
     }
 
     private func callCompleted(on worker: Worker) {
+        if configuration.sandbox.isPerCall && worker.isQuiet {
+            // per-call: the process and everything it started go with the call (a warm one is next).
+            destroy(worker)
+            maintainPool()
+            return
+        }
         if worker.callsServed >= worker.callBudget { worker.retireWhenDrained = true }
         if worker.retireWhenDrained && worker.isQuiet {
             retire(worker, recycled: true)
@@ -358,6 +372,7 @@ public final class WorkerPool {
             }
             reapedAny = true
             workers[pid] = nil
+            if let leaf = worker.cgroup { CgroupDelegation.remove(leaf) }
             let expected = worker.isLeaving
             worker.closeEverything()
             removeFromAvailable(worker)
@@ -410,6 +425,14 @@ public final class WorkerPool {
         if recycled { table.increment(.workersRecycled) }
     }
 
+    /// SIGKILLs a per-call worker that has just finished its call: not a crash, not a failure.
+    private func destroy(_ worker: Worker) {
+        Process.signalGroup(worker.pid, SIGKILL)
+        markStopping(worker, .killed)
+        worker.closeChannel()
+        table.increment(.workersRecycled)
+    }
+
     /// SIGKILLs the worker's process group now; its calls end with `reason`.
     private func kill(_ worker: Worker, reason: CallEvent) {
         let wasStarting = worker.isStarting
@@ -436,20 +459,41 @@ public final class WorkerPool {
         maintainPool()
     }
 
+    /// A cgroup v2 leaf with the sandbox's ceilings for the next worker, when mcpd has a delegated
+    /// cgroup; nil otherwise, or (said once) when the leaf cannot be made.
+    private func makeCgroupLeaf(tableSlot: Int) -> String? {
+        guard let root = configuration.cgroupRoot else { return nil }
+        cgroupLeaves += 1
+        do {
+            // Table slots are unique across pools while claimed; the count keeps a slot's next leaf apart.
+            return try CgroupDelegation.createLeaf(root: root, name: "worker-\(tableSlot)-\(cgroupLeaves)",
+                                                   limits: CgroupLimits(configuration.sandbox.limits))
+        } catch {
+            if !cgroupFailureLogged {
+                Log.warn("cannot make a worker cgroup; rlimits only", ["pool": poolName, "error": error.description])
+                cgroupFailureLogged = true
+            }
+            return nil
+        }
+    }
+
     private func spawnWorker() {
         guard let tableSlot = table.claimWorkerSlot() else {
             Log.error("no free worker slot in the call table", ["pool": poolName])
             return
         }
         let spawned: SpawnedProcess
+        let cgroup = makeCgroupLeaf(tableSlot: tableSlot)
         do {
             switch configuration.launcher {
             case .mcpWorker:
-                spawned = try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot)
+                spawned = try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot, cgroup: cgroup)
             case .stdio(let launch):
-                spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable)
+                spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable, hidden: configuration.hiddenPaths,
+                                                   cgroup: cgroup)
             }
         } catch {
+            if let cgroup { CgroupDelegation.remove(cgroup) }
             table.releaseWorkerSlot(tableSlot)
             Log.error("cannot spawn a worker", ["pool": poolName, "error": error.description])
             noteCrash()
@@ -465,6 +509,7 @@ public final class WorkerPool {
             callBudget = max(1, budget + jitter)
         }
         let worker = Worker(pid: spawned.pid, tableSlot: tableSlot, callBudget: callBudget, capacity: workerCapacity)
+        worker.cgroup = cgroup
         switch configuration.launcher {
         case .mcpWorker:
             worker.channel = PacketChannel(fd: spawned.channel, worker: worker, pool: self)
@@ -477,7 +522,8 @@ public final class WorkerPool {
         workers[spawned.pid] = worker
         table.setWorker(slot: tableSlot, pid: spawned.pid, state: .starting)
         table.increment(.workersSpawned)
-        if configuration.isStdio { Log.info("stdio server started", ["server": poolName, "pid": String(spawned.pid)]) }
+        if configuration.isStdio { Log.info("stdio server started", ["server": poolName, "pid": String(spawned.pid),
+                                                                 "sandbox": configuration.sandbox.level.rawValue]) }
         do {
             try worker.stderr?.open()
             try worker.channel.open()

@@ -43,6 +43,9 @@ public struct ToolRoute: Sendable {
     /// How mcp-worker runs it (see WorkerProtocol's CallRequest); empty for built-in tools.
     public var spec: [UInt8]
 
+    /// The pool of generated tools (curl, OpenAPI): mcp-workers in a `strict` sandbox with network.
+    public static let generatedToolsPool = "@generated"
+
     public init(serverPool: String? = nil, upstreamName: String, spec: [UInt8] = []) {
         self.serverPool = serverPool
         self.upstreamName = upstreamName

@@ -10,6 +10,7 @@ import Connectors
 import Glibc
 import JSON
 import Logging
+import Sandbox
 import SystemCalls
 import Tools
 import WorkerProtocol
@@ -20,6 +21,9 @@ struct WorkerArguments {
     var workerSlot = -1
     var supervisorPid: Int32 = 0
     var logLevel = "info"
+    var sandbox = SandboxPolicy.builtinDefault
+    var hidden: [String] = []
+    var cgroup: String?
 
     static func parse(_ arguments: [String]) -> WorkerArguments? {
         var parsed = WorkerArguments()
@@ -32,6 +36,12 @@ struct WorkerArguments {
             case "--worker-slot": parsed.workerSlot = Int(value) ?? -1
             case "--supervisor-pid": parsed.supervisorPid = Int32(value) ?? 0
             case "--log-level": parsed.logLevel = value
+            case "--sandbox":
+                guard let json = try? JSONValue.parse(value),
+                      case .success(let policy) = SandboxPolicy.parse(json, base: .builtinDefault) else { return nil }
+                parsed.sandbox = policy
+            case "--hide": parsed.hidden.append(value)
+            case "--cgroup": parsed.cgroup = value
             default: return nil
             }
         }
@@ -47,6 +57,7 @@ guard let arguments = WorkerArguments.parse(Array(CommandLine.arguments.dropFirs
     Descriptor.writeAll(2, """
     mcp-worker runs tool calls for mcpd and is started by it, never by hand.
     USAGE: mcp-worker --socket-fd FD --table-fd FD --worker-slot N --supervisor-pid PID [--log-level LEVEL]
+                      [--sandbox POLICY-JSON] [--hide PATH]... [--cgroup DIR]
 
     """)
     exit(2)
@@ -57,6 +68,21 @@ Log.level = LogLevel(name: arguments.logLevel) ?? .info
 // Die with the supervisor; and if it is already gone, do not start at all.
 _ = mcpd_set_parent_death_signal(SIGKILL)
 if getppid() != arguments.supervisorPid { exit(1) }
+// Into the sandbox while still single-threaded, before any tool code; only the socket and the
+// table stay open (spawning placed them at their own, low, numbers).
+do {
+    if let cgroup = arguments.cgroup { try CgroupDelegation.join(cgroup) }
+} catch {
+    Log.error("cannot join the worker cgroup", ["error": error.description])
+    exit(1)
+}
+do {
+    _ = try SandboxEntry.enter(arguments.sandbox, hidden: arguments.hidden,
+                               closeFrom: max(arguments.socketFD, arguments.tableFD) + 1)
+} catch {
+    Log.error("cannot enter the sandbox", ["level": arguments.sandbox.level.rawValue, "error": error.description])
+    exit(1)
+}
 mcpd_ignore_sigpipe()
 
 let table: CallTable

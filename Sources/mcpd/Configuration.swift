@@ -1,5 +1,6 @@
 import Glibc
 import OAuth
+import Sandbox
 import SystemCalls
 
 /// mcpd's command line. Every option has a default that serves on loopback safely.
@@ -52,6 +53,7 @@ struct Configuration {
     var oauthClientSecretFile: String?
     var oauthScopes: [String] = []
     var oauthCacheSeconds = 60
+    var sandbox = SandboxPolicy.builtinDefault
 
     static let version = "0.1.0"
     static let devToken = "super-secret-token"
@@ -84,6 +86,9 @@ struct Configuration {
                                   not all restart at once (default 1000; 0: never).
       --queue-max N               Calls that may wait for a worker; beyond, 503 (default 1024).
       --worker-path PATH          The worker executable (default: mcp-worker beside mcpd).
+      --sandbox LEVEL             Sandbox of the built-in worker pool: none, process (default),
+                                  strict or per-call. stdio servers set theirs with "sandbox" in
+                                  their entry (default strict; README "Sandbox levels").
     LIMITS AND TIMEOUTS (seconds may have fractions)
       --max-body BYTES            Largest request body (default 4194304).
       --call-deadline SECONDS     Deadline of a call (default 300).
@@ -257,6 +262,12 @@ struct Configuration {
             case "--rate-limit-per-ip": configuration.rateLimitPerIp = try integer(option, try value(option, inline), minimum: 0)
             case "--call-table": configuration.callTablePath = try value(option, inline)
             case "--worker-path": configuration.workerPath = try value(option, inline)
+            case "--sandbox":
+                let name = try value(option, inline)
+                guard let level = SandboxLevel(rawValue: name) else {
+                    throw UsageError(message: "--sandbox must be one of \(SandboxLevel.names), got '\(name)'")
+                }
+                configuration.sandbox.level = level
             case "--log-level":
                 let level = try value(option, inline)
                 guard ["debug", "info", "warn", "error"].contains(level) else {

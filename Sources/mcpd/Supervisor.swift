@@ -13,6 +13,7 @@ import Metrics
 import OAuth
 import Pool
 import RateLimit
+import Sandbox
 import SystemCalls
 import Systemd
 import ToolSources
@@ -107,24 +108,49 @@ final class Supervisor {
         poolConfiguration.cancelGraceMs = Int64(configuration.cancelGrace * 1000)
         poolConfiguration.stuckTimeoutMs = Int64(configuration.workerStuckTimeout * 1000)
         poolConfiguration.logLevel = configuration.logLevel
+        poolConfiguration.sandbox = configuration.sandbox
+        // A strict sandbox never sees the supervisor's state (credentials of member servers).
+        let stateDirectory = configuration.stateDirectory ?? Process.environment("STATE_DIRECTORY").map {
+            // systemd may pass several, colon-separated: ours is the first.
+            String($0.split(separator: ":").first ?? "")
+        } ?? ".mcpd-state"
+        let hiddenPaths = [SandboxReport.absolutePath(stateDirectory)]
+        poolConfiguration.hiddenPaths = hiddenPaths
+        let cgroupRoot = SandboxReport.logCapabilities()
+        poolConfiguration.cgroupRoot = cgroupRoot
+        if configuration.sandbox.isPerCall {
+            poolConfiguration.maxCallsPerWorker = 1
+            poolConfiguration.spareWorkers = max(1, poolConfiguration.spareWorkers)
+        }
         pool = WorkerPool(configuration: poolConfiguration, loop: loop, table: table)
 
         calls = CallService(pool: pool, directory: Directory(), defaultDeadlineSeconds: configuration.callDeadline,
                             toolDeadlines: configuration.toolDeadlines)
+        // Generated tools (curl, OpenAPI) are code mcpd wrote from a document it was given: they run in
+        // mcp-workers of their own, `strict` with the network they exist to reach. Started at the first
+        // such call and kept warm while they are used.
+        var generatedConfiguration = poolConfiguration
+        generatedConfiguration.sandbox = SandboxPolicy.serverDefault
+        generatedConfiguration.sandbox.network = true
+        generatedConfiguration.minWorkers = 0
+        generatedConfiguration.spareWorkers = 0
+        generatedConfiguration.maxCallsPerWorker = configuration.workerMaxCalls
+        generatedConfiguration.idleRetireMs = 60_000
+        generatedConfiguration.publishesQueueDepth = false
+        calls.serverPools[ToolRoute.generatedToolsPool] = WorkerPool(configuration: generatedConfiguration, loop: loop, table: table)
         var registrySettings = RegistrySettings()
         registrySettings.builtinTools = try Supervisor.builtinTools(configuration)
-        registrySettings.stateDirectory = configuration.stateDirectory ?? Process.environment("STATE_DIRECTORY").map {
-            // systemd may pass several, colon-separated: ours is the first.
-            String($0.split(separator: ":").first ?? "")
-        } ?? ".mcpd-state"
+        registrySettings.stateDirectory = stateDirectory
         registrySettings.healthIntervalMs = Int64(configuration.healthInterval * 1000)
         registry = Registry(settings: registrySettings, calls: calls)
         let workerPath = poolConfiguration.workerExecutable
         registry.startStdioPool = { [unowned loop, unowned table] server in
             let launch = StdioLaunch(serverId: server.id, command: server.command ?? "", arguments: server.arguments,
                                      environment: Dictionary(server.environment, uniquingKeysWith: { _, last in last }),
-                                     workingDirectory: server.workingDirectory)
+                                     workingDirectory: server.workingDirectory, sandbox: server.sandbox)
             var settings = PoolConfiguration(stdio: launch, shim: workerPath)
+            settings.hiddenPaths = hiddenPaths
+            settings.cgroupRoot = cgroupRoot
             settings.minWorkers = server.minInstances
             settings.maxWorkers = server.maxInstances
             if server.concurrent { settings.maxConcurrentCallsPerWorker = 8 }

@@ -6,6 +6,7 @@ import Glibc
 import JSON
 import Logging
 import Pool
+import Sandbox
 import SystemCalls
 
 /// A fresh directory under /tmp, removed with everything in it when the value goes away.
@@ -125,8 +126,10 @@ final class PoolHarness {
         env["MARKER"] = marker
         loop = try EventLoop()
         table = try CallTable.create(path: directory.file("calltable"), callSlots: 64, workerSlots: 16, rateBuckets: 0)
+        // `process`: these tests are about the pool; the server writes its marker in a test directory
+        // that a strict sandbox would not show it (test_sandbox.py covers strict).
         let launch = StdioLaunch(serverId: "test", command: command, arguments: ["-u", script], environment: env,
-                                 workingDirectory: directory.path)
+                                 workingDirectory: directory.path, sandbox: SandboxPolicy(level: .process))
         var configuration = PoolConfiguration(stdio: launch, shim: shim)
         configuration.cancelGraceMs = 300
         configure(&configuration)

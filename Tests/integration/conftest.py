@@ -723,10 +723,13 @@ class Mcpd:
         problems = []
         if send and self.proc.poll() is None:
             # mcpd must reap its children while it runs; give a just-exited worker a moment.
+            # One observation decides: a worker killed a moment ago may turn zombie between two
+            # looks, which is not a leak as long as mcpd reaps it within the wait.
             deadline = time.monotonic() + 3
-            while self.zombies() and time.monotonic() < deadline:
-                time.sleep(0.05)
             z = self.zombies()
+            while z and time.monotonic() < deadline:
+                time.sleep(0.05)
+                z = self.zombies()
             if z:
                 problems.append(f"zombie children of running mcpd: {z}")
             self.send_signal(sig)

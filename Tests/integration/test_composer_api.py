@@ -43,9 +43,11 @@ TOOL_CONFIG_KEYS = {"name", "server_id", "source", "description", "original_desc
 
 
 def hostile_registration(server_id: str, state_dir) -> dict:
+    # `process`: the test interpreter (a venv over /root/.pyenv) and the state directory are
+    # root's alone, and a strict sandbox under a root mcpd runs as nobody (test_sandbox.py).
     return {"id": server_id, "type": "stdio", "command": PYTHON, "args": [HOSTILE],
             "env": {"HOSTILE_STATE_DIR": str(state_dir), "HOSTILE_MARK": ENV_SECRET},
-            "description": "Hostile test server"}
+            "description": "Hostile test server", "sandbox": "process"}
 
 
 def mcp_tool_names(m) -> set[str]:
@@ -74,7 +76,8 @@ def test_health_is_public_and_has_the_seed_shape(mcpd):
 
 def test_health_detailed_needs_credentials_and_lists_members(mcpd_factory, tmp_path):
     config = write_json(tmp_path / "c.json", {"mcpServers": {"hs": {
-        "command": PYTHON, "args": [HOSTILE], "env": {"HOSTILE_STATE_DIR": str(tmp_path / "st")}}}})
+        "command": PYTHON, "args": [HOSTILE], "env": {"HOSTILE_STATE_DIR": str(tmp_path / "st")},
+        "sandbox": "process"}}})
     m = mcpd_factory("--config", config)
     composer_err(m.get("/health/detailed", token=None), 401, "AUTHENTICATION_FAILED")
     composer_err(m.get("/health/detailed", token="not-a-token"), 401, "AUTHENTICATION_FAILED")

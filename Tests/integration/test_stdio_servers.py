@@ -68,9 +68,11 @@ def make_git_repo(path):
 
 
 def hostile_entry(state_dir, cwd, **extra) -> dict:
+    # `process`: these tests look at the server's processes from outside (pids, process groups)
+    # and at the files it writes in a root-owned test directory; test_sandbox.py covers `strict`.
     return {"command": PYTHON, "args": [HOSTILE],
             "env": {"HOSTILE_STATE_DIR": str(state_dir), "HOSTILE_MARK": "mark-42"},
-            "cwd": str(cwd), **extra}
+            "cwd": str(cwd), "sandbox": "process", **extra}
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +85,13 @@ def host(tmp_path_factory):
     workdir = base / "hostile-cwd"
     workdir.mkdir()
     config = write_json(base / "servers.json", {"mcpServers": {
-        "time": {"command": PYTHON, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
-        "git": {"command": PYTHON, "args": ["-m", "mcp_server_git", "--repository", str(repo)]},
+        # `process`: a strict sandbox runs as nobody under a root mcpd, and the test interpreter
+        # (a venv over /root/.pyenv) and pytest's directories are root's alone; test_sandbox.py
+        # runs servers under `strict` with the system python.
+        "time": {"command": PYTHON, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
+                 "sandbox": "process"},
+        "git": {"command": PYTHON, "args": ["-m", "mcp_server_git", "--repository", str(repo)],
+                "sandbox": "process"},
         "hostile": hostile_entry(state, workdir),
     }})
     m = start_mcpd(base / "mcpd", "--config", config, "--cancel-grace", "0.5")
@@ -427,7 +434,8 @@ def test_pool_settings_from_the_config(mcpd_factory, tmp_path):
 
 def _small_config(tmp_path, state):
     return write_json(tmp_path / "small.json", {"mcpServers": {
-        "time": {"command": PYTHON, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"]},
+        "time": {"command": PYTHON, "args": ["-m", "mcp_server_time", "--local-timezone", "UTC"],
+                 "sandbox": "process"},
         "hostile": hostile_entry(state, tmp_path),
     }})
 

@@ -33,7 +33,7 @@ int mcpd_set_no_new_privs(void);
 /// close_range(first, ~0U, 0) via syscall (glibc may lack the wrapper). Returns 0 or -errno.
 int mcpd_close_from(int first);
 
-/// posix_spawn `path` with a clean signal mask and default dispositions, in its own process group.
+/// posix_spawn `path` with a clean signal mask and default dispositions, in its own session and process group.
 /// Only the descriptors in keep_fds survive (everything else is expected to be O_CLOEXEC); each
 /// is passed at its own number. Returns 0 and sets *pid, or an errno value.
 int mcpd_spawn(const char *path, char *const argv[], char *const envp[],
