@@ -102,7 +102,12 @@ static int enter_namespaces(const mcpd_sandbox_config *c, char *error, size_t si
     gid_t gid = getegid();
     int flags = CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWIPC | CLONE_NEWUTS;
     if (!c->allow_network) flags |= CLONE_NEWNET;
-    if (unshare(flags) != 0) return fail(error, size, "unshare(user, pid, mount, ipc, uts%s namespaces)", c->allow_network ? "" : ", net");
+    if (unshare(flags) != 0) {
+        // Under systemd's ProtectHostname= the unit already has a UTS namespace of its own and its
+        // RestrictNamespaces= refuses another: the hostname is isolated already, so go on without.
+        if (errno != EPERM || unshare(flags & ~CLONE_NEWUTS) != 0)
+            return fail(error, size, "unshare(user, pid, mount, ipc, uts%s namespaces)", c->allow_network ? "" : ", net");
+    }
     char map[64];
     if (write_file("/proc/self/setgroups", "deny") != 0 && errno != ENOENT) return fail(error, size, "deny setgroups");
     snprintf(map, sizeof map, "%u %u 1\n", (unsigned)uid, (unsigned)uid);

@@ -31,7 +31,8 @@ def live_workers(m) -> list[dict]:
 
 
 def test_random_worker_kills_under_load(mcpd_factory):
-    m = mcpd_factory("--workers-min", "4", "--workers-max", "4", "--workers-spare", "0")
+    # No rate limit: the load is the point (seed 001's 1000 a minute per key would refuse it).
+    m = mcpd_factory("--workers-min", "4", "--workers-max", "4", "--workers-spare", "0", "--rate-limit-per-key", "0")
     stop = threading.Event()
     outcomes: list[tuple[str, list]] = []
     failures: list[str] = []
@@ -106,7 +107,7 @@ def test_random_worker_kills_under_load(mcpd_factory):
 def _held_mcpd(mcpd_factory, listener: socket.socket, port: int):
     """mcpd on the held socket, handed over as systemd does (LISTEN_FDS=1, LISTEN_PID)."""
     wrapper = ["bash", "-c", 'exec 3<&0 0</dev/null; export LISTEN_FDS=1 LISTEN_PID=$$; exec "$@"', "bash"]
-    return mcpd_factory("--workers-min", "2", wrapper=wrapper, stdin=listener.fileno(), port=port,
+    return mcpd_factory("--workers-min", "2", "--rate-limit-per-key", "0", wrapper=wrapper, stdin=listener.fileno(), port=port,
                         default_listen=False)
 
 

@@ -90,7 +90,9 @@ def test_cancel_all_ends_every_owners_calls_and_only_those(mcpd_factory):
 def test_cancel_reaches_a_stdio_server_call(mcpd_factory, tmp_path):
     config = write_json(tmp_path / "servers.json", {"mcpServers": {"hostile": {
         "command": sys.executable, "args": [HOSTILE],
-        "env": {"HOSTILE_STATE_DIR": str(tmp_path / "hs")}, "cwd": str(tmp_path)}}})
+        "env": {"HOSTILE_STATE_DIR": str(tmp_path / "hs")}, "cwd": str(tmp_path),
+        # The venv's python lives under /root (0700), out of a strict sandbox's reach.
+        "sandbox": "process"}}})
     m = mcpd_factory("--config", config)
     wait_tools(m, ["hostile__slow"])
     call_id = m.start_call("hostile__slow", {"seconds": 60})

@@ -138,7 +138,7 @@ def test_gauges_agree_with_the_call_table_and_the_server(roles_mcpd):
 def test_member_server_health_is_a_gauge(mcpd_factory, tmp_path):
     config = write_json(tmp_path / "servers.json", {"mcpServers": {"hostile": {
         "command": sys.executable, "args": [HOSTILE], "env": {"HOSTILE_STATE_DIR": str(tmp_path / "hs")},
-        "cwd": str(tmp_path)}}})
+        "cwd": str(tmp_path), "sandbox": "process"}}})
     m = mcpd_factory("--tokens-file", role_tokens_file(tmp_path / "tokens"), "--config", config,
                      "--health-interval", "0.3", tokens=())
     wait_until(lambda: value(scrape(m), "mcpd_member_server_up", server="hostile") == 1, timeout=15,

@@ -174,7 +174,8 @@ def test_a_bad_rate_limits_section_stops_mcpd_with_its_name(mcpd_factory, tmp_pa
 
 def test_a_tools_limit_applies_when_its_calls_start_on_every_surface(mcpd_factory, tmp_path):
     config = write_json(tmp_path / "c.json", {
-        "mcpServers": {"hs": {"command": PYTHON, "args": [HOSTILE], "env": {"HOSTILE_STATE_DIR": str(tmp_path / "st")}}},
+        "mcpServers": {"hs": {"command": PYTHON, "args": [HOSTILE], "env": {"HOSTILE_STATE_DIR": str(tmp_path / "st")},
+                                     "sandbox": "process"}},
         "rateLimits": {"tools": {"echo": 2, "hs__ok": 2}}})
     tokens = ("t-execute", "t-mcp", "t-composer", "t-registry")
     m = mcpd_factory("--config", config, tokens=tokens)

@@ -23,7 +23,9 @@ HOSTILE = str(Path(__file__).parent / "fixtures" / "hostile_stdio_server.py")
 
 def server(state_dir: Path, mark: str) -> dict:
     return {"command": sys.executable, "args": [HOSTILE],
-            "env": {"HOSTILE_STATE_DIR": str(state_dir), "HOSTILE_MARK": mark}, "cwd": str(state_dir.parent)}
+            "env": {"HOSTILE_STATE_DIR": str(state_dir), "HOSTILE_MARK": mark}, "cwd": str(state_dir.parent),
+            # The venv's python lives under /root (0700), out of a strict sandbox's reach.
+            "sandbox": "process"}
 
 
 def curl_tool(name: str) -> dict:

@@ -55,7 +55,9 @@ def tokens_file(path: Path) -> Path:
 
 def stdio_server(server_id: str, mark: str, tmp: Path) -> dict:
     return {"id": server_id, "type": "stdio", "command": PYTHON, "args": [HOSTILE], "min_instances": 1,
-            "env": {"HOSTILE_STATE_DIR": str(tmp / f"{server_id}-{mark}"), "HOSTILE_MARK": mark}}
+            "env": {"HOSTILE_STATE_DIR": str(tmp / f"{server_id}-{mark}"), "HOSTILE_MARK": mark},
+            # The venv's python lives under /root (0700), out of a strict sandbox's reach.
+            "sandbox": "process"}
 
 
 def curl_tool(name: str, marker: str) -> dict:
