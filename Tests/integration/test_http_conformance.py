@@ -11,7 +11,12 @@ Every request is raw bytes on a raw socket. One mcpd serves the whole module; af
 still answer /healthz (nothing here may disturb the supervisor).
 """
 
+import os
+import resource
+import selectors
+import socket
 import time
+from pathlib import Path
 
 import pytest
 
@@ -359,3 +364,99 @@ def test_connect_is_not_implemented(server):
                                             (b"HTTP/1.10", 400), (b"HTTP/1", 400)])
 def test_http_version_forms(server, version, status):
     refused(server, b"GET /healthz " + version + b"\r\nHost: x\r\n\r\n", status)
+
+
+# --- slowloris ---------------------------------------------------------------------------------
+
+SLOW_CONNECTIONS = 1000
+
+
+def raise_own_fd_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return
+    if hard < needed:
+        if os.geteuid() != 0:
+            pytest.skip(f"RLIMIT_NOFILE hard limit {hard} < {needed} and not root")
+        hard = needed
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, needed), hard))
+
+
+def open_files_limit(pid: int) -> tuple[int, int]:
+    for line in Path(f"/proc/{pid}/limits").read_text().splitlines():
+        if line.startswith("Max open files"):
+            soft, hard = line.split()[3:5]
+            return int(soft), int(hard)
+    raise AssertionError("no 'Max open files' in /proc/PID/limits")
+
+
+def test_slowloris_does_not_starve_a_normal_client(mcpd_factory):
+    """1,000 connections each trickling a request head at a byte a second: a normal client is still
+    answered promptly, and the header timeout (10 s by default) reaps every slow connection with 408.
+    mcpd is started with a soft open-files limit of 1024 (as a shell would give it) and must raise it
+    to its hard limit by itself, or it could not even accept them all."""
+    raise_own_fd_limit(SLOW_CONNECTIONS + 400)
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    m = mcpd_factory(wrapper=("prlimit", f"--nofile=1024:{hard}", "--"))
+    soft_seen, hard_seen = open_files_limit(m.pid)
+    assert soft_seen == hard_seen == hard, f"mcpd kept a soft open-files limit of {soft_seen} (hard {hard_seen})"
+
+    selector = selectors.DefaultSelector()
+    payload = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"s" * 64
+    slow: dict[socket.socket, int] = {}   # socket -> bytes of the payload sent so far
+    answers: dict[socket.socket, bytes] = {}
+    try:
+        for _ in range(SLOW_CONNECTIONS):
+            s = socket.create_connection(("127.0.0.1", m.port), timeout=10)
+            s.setblocking(False)
+            s.send(payload[:1])
+            slow[s] = 1
+            selector.register(s, selectors.EVENT_READ)
+        trickle_started = time.monotonic()
+        latencies = []
+        next_trickle = trickle_started + 1.0
+        next_probe = trickle_started
+        reaped_at = None
+        while time.monotonic() - trickle_started < 20:
+            now = time.monotonic()
+            if now >= next_probe:
+                # The normal client: a fresh connection and a whole request, answered promptly.
+                started = time.monotonic()
+                r = m.get("/healthz", token=None, timeout=5)
+                latencies.append(time.monotonic() - started)
+                assert r.status == 200 and r.json() == {"status": "ok"}, r
+                next_probe = time.monotonic() + 0.5
+            if now >= next_trickle:
+                for s, sent in slow.items():
+                    if s not in answers and sent < len(payload):
+                        try:
+                            s.send(payload[sent:sent + 1])
+                            slow[s] = sent + 1
+                        except OSError:
+                            answers.setdefault(s, b"")
+                next_trickle += 1.0
+            for key, _ in selector.select(timeout=0.1):
+                s = key.fileobj
+                try:
+                    data = s.recv(4096)
+                except OSError:
+                    data = b""
+                answers[s] = answers.get(s, b"") + data
+                if not data:   # closed by mcpd
+                    selector.unregister(s)
+            if not selector.get_map():   # every slow connection was answered and closed
+                reaped_at = time.monotonic() - trickle_started
+                break
+    finally:
+        for s in slow:
+            s.close()
+        selector.close()
+
+    print(f"slowloris: {SLOW_CONNECTIONS} slow connections reaped {reaped_at:.1f}s after they began; "
+          f"{len(latencies)} normal requests, slowest {max(latencies) * 1000:.0f} ms")
+    assert reaped_at is not None, f"{len(answers)} of {SLOW_CONNECTIONS} slow connections closed after 20 s"
+    statuses = {a.split(b"\r\n", 1)[0] for a in answers.values()}
+    assert statuses == {b"HTTP/1.1 408 Request Timeout"}, f"slow connections answered {statuses}"
+    assert 9.0 <= reaped_at <= 16.0, f"slow connections reaped {reaped_at:.1f}s after they began (timeout 10 s)"
+    assert max(latencies) < 2.0, f"normal requests took up to {max(latencies):.2f}s: {latencies}"
+    assert m.get("/healthz", token=None).status == 200
