@@ -460,3 +460,40 @@ def test_slowloris_does_not_starve_a_normal_client(mcpd_factory):
     assert 9.0 <= reaped_at <= 16.0, f"slow connections reaped {reaped_at:.1f}s after they began (timeout 10 s)"
     assert max(latencies) < 2.0, f"normal requests took up to {max(latencies):.2f}s: {latencies}"
     assert m.get("/healthz", token=None).status == 200
+
+
+def process_cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")   # utime + stime
+
+
+def test_out_of_descriptors_mcpd_waits_instead_of_spinning(mcpd_factory):
+    """With a hard open-files limit it cannot raise, more clients than descriptors leave connections
+    in the listen backlog: mcpd must neither crash nor spin on the still-readable listener, and serves
+    the waiting clients once descriptors are free again."""
+    m = mcpd_factory("--workers-min", "1", "--workers-max", "2", wrapper=("prlimit", "--nofile=64:64", "--"))
+    assert open_files_limit(m.pid) == (64, 64)
+    clients = []
+    try:
+        for _ in range(100):
+            clients.append(socket.create_connection(("127.0.0.1", m.port), timeout=10))
+        time.sleep(0.5)   # mcpd has accepted what it can and hit EMFILE
+        cpu_before = process_cpu_seconds(m.pid)
+        time.sleep(2.0)
+        spent = process_cpu_seconds(m.pid) - cpu_before
+        assert spent < 0.5, f"mcpd used {spent:.2f}s of CPU in 2 s while out of descriptors (spinning on accept)"
+        # The last client is still in the backlog; once the others go, it is served.
+        waiting = clients.pop()
+        for s in clients:
+            s.close()
+        clients = [waiting]
+        waiting.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        waiting.settimeout(10)
+        answer = b""
+        while chunk := waiting.recv(4096):
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+    finally:
+        for s in clients:
+            s.close()
+    assert m.get("/healthz", token=None).status == 200
