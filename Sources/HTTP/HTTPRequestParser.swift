@@ -173,13 +173,16 @@ public struct HTTPRequestParser {
     private mutating func parseHead() -> Result<HTTPParserEvent?, HTTPError>? {
         // RFC 9112 §2.2: ignore empty lines before a request line.
         while buffer.count - start >= 2, buffer[start] == 13, buffer[start + 1] == 10 { start += 2; headScanned = 0 }
+        // The limit counts the whole head, its final CRLFCRLF included. An incomplete head of n bytes
+        // will be at least n + 1: refusing it at n >= limit gives the same verdict however the bytes
+        // are split across reads (a differential the fuzzer found).
         guard let end = findHeadEnd() else {
-            if buffer.count - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
+            if buffer.count - start >= limits.maxHeaderBytes { return .failure(.headersTooLarge) }
             if containsBareLF() { return .failure(.badRequest("header line not ended by CRLF")) }
             headScanned = buffer.count - start
             return nil
         }
-        if end - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
+        if end + 4 - start > limits.maxHeaderBytes { return .failure(.headersTooLarge) }
         let head = buffer[start..<(end + 2)]  // every line keeps its CRLF
         start = end + 4
         headScanned = 0

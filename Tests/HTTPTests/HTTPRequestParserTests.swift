@@ -66,6 +66,18 @@ private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
     #expect(errorStatus(parse("GET / HTTP/1.1\r\nHost: x\r\nX-Big: \(big)")) == 431)
 }
 
+@Test func headerLimitCountsTheWholeHeadHoweverItIsSplit() {
+    // Found by the fuzzer: a head a few bytes over the limit passed in one read and failed in two.
+    let limits = HTTPLimits(maxHeaderBytes: 100, maxBodyBytes: 10)
+    let prefix = "GET / HTTP/1.1\r\nHost: x\r\nX: "
+    let atLimit = prefix + String(repeating: "a", count: 100 - prefix.utf8.count - 4) + "\r\n\r\n"
+    let overLimit = prefix + String(repeating: "a", count: 101 - prefix.utf8.count - 4) + "\r\n\r\n"
+    for split in [nil, 1, 7, 99] as [Int?] {
+        #expect(requests(parse(atLimit, limits: limits, split: split)).count == 1, "split \(String(describing: split))")
+        #expect(errorStatus(parse(overLimit, limits: limits, split: split)) == 431, "split \(String(describing: split))")
+    }
+}
+
 @Test func refusesOversizedBodies() {
     let limits = HTTPLimits(maxHeaderBytes: 16 * 1024, maxBodyBytes: 10)
     #expect(errorStatus(parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n", limits: limits)) == 413)

@@ -85,7 +85,7 @@ public func fuzzHTTPRequestParser(_ data: UnsafePointer<UInt8>, _ size: Int) -> 
         if position < size { cuts.append(position) }
     }
     let split = parse(input, cuts: cuts)
-    require(whole.requests == split.requests, "requests differ with the split reads at \(cuts)")
+    require(whole.requests == split.requests, "requests differ with the split reads at \(cuts):\n  whole: \(whole)\n  split: \(split)")
     require((whole.errorStatus == nil) == (split.errorStatus == nil), "one run failed, the other did not")
     return 0
 }
