@@ -174,6 +174,18 @@ private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
     #expect(outcome == .message(message))
 }
 
+@Test func workerMessagesAreLimitedInSize() {
+    // Endless "continued" datagrams from a worker end in `malformed`, not in unbounded buffering.
+    var assembler = MessageAssembler(maxMessageBytes: 80_000)
+    let fragment = WorkerMessage(kind: .partial, callNumber: 1, payload: [UInt8](repeating: 65, count: 50_000)).datagrams()[0]
+    var continued = fragment
+    continued[1] = 1
+    #expect(continued.withUnsafeBytes { assembler.add($0) } == .incomplete)
+    #expect(continued.withUnsafeBytes { assembler.add($0) } == .malformed)
+    // The assembler starts afresh after refusing.
+    #expect(fragment.withUnsafeBytes { assembler.add($0) } == .message(WorkerMessage(kind: .partial, callNumber: 1, payload: [UInt8](repeating: 65, count: 50_000))))
+}
+
 @Test func callRequestRoundTrips() {
     let request = CallRequest(tableSlot: 7, tool: "echo", spec: Array("{\"kind\":\"http\"}".utf8), input: Array("{\"message\":\"hi\"}".utf8))
     #expect(CallRequest(decoding: request.encoded()) == request)

@@ -14,14 +14,17 @@ import JSON
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzWorkerProtocol(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
-    var assembler = MessageAssembler()
+    // A small message limit, so inputs of a few KiB reach the "message too large" path.
+    var assembler = MessageAssembler(maxMessageBytes: 2048)
     var offset = 0
     while offset + 2 <= size {
         let length = min(Int(input[offset]) | Int(input[offset + 1]) << 8, size - offset - 2)
         let datagram = UnsafeRawBufferPointer(rebasing: input[(offset + 2)..<(offset + 2 + length)])
         offset += 2 + length
         switch assembler.add(datagram) {
-        case .message(let message): decode(message)
+        case .message(let message):
+            require(message.payload.count <= assembler.maxMessageBytes, "a message over the limit was assembled")
+            decode(message)
         case .incomplete, .malformed: continue
         }
     }
