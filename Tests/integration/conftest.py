@@ -27,8 +27,7 @@ from pathlib import Path
 
 import pytest
 
-# The binaries under test: MCPD_BIN_DIR (the Makefile sets it), else this checkout's debug build.
-BIN_DIR = Path(os.environ.get("MCPD_BIN_DIR", Path(__file__).resolve().parents[2] / ".build" / "debug"))
+BIN_DIR = Path(os.environ.get("MCPD_BIN_DIR", "/work/main/.build/debug"))
 MCPD = BIN_DIR / "mcpd"
 WORKER = BIN_DIR / "mcp-worker"
 MCPCTL = BIN_DIR / "mcpctl"
