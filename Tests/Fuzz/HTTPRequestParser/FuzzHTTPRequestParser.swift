@@ -53,6 +53,12 @@ func check(_ request: HTTPRequest) {
                      "header name not a lowercased token")
         require(!header.value.utf8.contains(where: { $0 == 13 || $0 == 10 || $0 == 0 }), "CR, LF or NUL in a header value")
     }
+    // The smuggling rules, as invariants of what is accepted.
+    let framing = request.headers.filter { $0.name == "transfer-encoding" || $0.name == "content-length" }.map(\.name)
+    require(!(framing.contains("transfer-encoding") && framing.contains("content-length")), "Content-Length with Transfer-Encoding accepted")
+    require(request.minorVersion == 1 || !framing.contains("transfer-encoding"), "Transfer-Encoding in HTTP/1.0 accepted")
+    require(request.target.utf8.first == UInt8(ascii: "/") || request.target == "*" && request.method == "OPTIONS",
+            "a target neither in origin form nor OPTIONS *")
     if request.minorVersion == 1 {
         require(request.headers.filter { $0.name == "host" }.count == 1, "HTTP/1.1 request without exactly one Host")
     }
