@@ -48,7 +48,7 @@ PY_TEST := $(if $(filter $(VENV)/bin/python,$(abspath $(PYTHON))),venv:$(VENV)=$
 # sudo only when we are not root and sudo exists.
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || ! command -v sudo >/dev/null 2>&1 || echo sudo)
 
-.PHONY: help deps deps-run deps-bench venv toolchain build debug run test unit-test integration-test unit-security bench install clean
+.PHONY: help deps deps-run deps-bench venv toolchain build debug run test unit-test integration-test unit-security bench install clean fuzz fuzz-build fuzz-ci
 
 help: ## list the targets
 	@echo "mcpd — make targets:"
@@ -56,6 +56,7 @@ help: ## list the targets
 		awk -F':.*## ' '{ printf "  %-18s %s\n", $$1, $$2 }'
 	@echo "Variables: ARGS='...' (make run), PREFIX=$(PREFIX) (make install),"
 	@echo "           PYTEST_ARGS='...' (make test), BENCH_SECONDS=10 BENCH_ONLY=... (make bench),"
+	@echo "           FUZZ_SECONDS=$(FUZZ_SECONDS) (per target, make fuzz; make test runs each $(FUZZ_CI_SECONDS)s),"
 	@echo "           PYTHON=... (the tests' interpreter; default .build/venv/bin/python),"
 	@echo "           BASE_PYTHON=$(BASE_PYTHON) (what .build/venv is made from)"
 
@@ -85,7 +86,7 @@ debug: toolchain ## debug build (.build/debug)
 run: deps-run build ## build and serve on 127.0.0.1:8000 with the defaults (extra flags: ARGS='...')
 	exec .build/release/mcpd $(ARGS)
 
-test: deps toolchain unit-security unit-test integration-test ## the whole suite: the unit's hardening, Swift unit tests, then the integration tests
+test: deps toolchain unit-security unit-test fuzz-ci integration-test ## the whole suite: the unit's hardening, Swift unit tests, a short fuzz run, then the integration tests
 
 unit-test: toolchain
 	$(SWIFT) build --build-tests
@@ -98,6 +99,42 @@ unit-security: ## check the systemd unit's hardening (systemd-analyze security, 
 # The integration tests run the real debug binaries found through MCPD_BIN_DIR.
 integration-test: venv
 	MCPD_BIN_DIR=$(CURDIR)/.build/debug $(PYTHON) -m pytest -q $(INTEGRATION_DIR) $(PYTEST_ARGS)
+
+# --- fuzzing (Tests/Fuzz/README.md) ---------------------------------------------------------------
+# Each target is compiled by swiftc straight from the module sources it exercises, with libFuzzer
+# and AddressSanitizer (the toolchain's own); SwiftPM is not involved, so the fuzz builds can never
+# disturb the normal ones. The JSON module is built once as a static library for the targets above it.
+FUZZ_SECONDS ?= 300
+FUZZ_CI_SECONDS ?= 20
+FUZZ_TARGETS := http-request-parser jsonrpc worker-protocol
+FUZZ_OUT := .build/fuzz
+SWIFTC ?= swiftc
+FUZZ_SWIFTC := $(SWIFTC) -sanitize=fuzzer,address -parse-as-library -O -g -use-ld=lld
+JSON_SOURCES := $(wildcard Sources/JSON/*.swift)
+
+$(FUZZ_OUT)/modules/libJSON.a: $(JSON_SOURCES)
+	@mkdir -p $(@D)
+	$(FUZZ_SWIFTC) -module-name JSON -emit-module -emit-module-path $(@D)/JSON.swiftmodule \
+		-emit-library -static -o $@ $(JSON_SOURCES)
+
+$(FUZZ_OUT)/http-request-parser: Tests/Fuzz/HTTPRequestParser/FuzzHTTPRequestParser.swift Sources/HTTP/HTTPRequest.swift Sources/HTTP/HTTPRequestParser.swift
+	@mkdir -p $(@D)
+	$(FUZZ_SWIFTC) -module-name FuzzHTTPRequestParser -o $@ $^
+
+$(FUZZ_OUT)/jsonrpc: Tests/Fuzz/JSONRPC/FuzzJSONRPC.swift Sources/MCP/JSONRPC.swift Sources/MCP/ProtocolRevision.swift $(FUZZ_OUT)/modules/libJSON.a
+	$(FUZZ_SWIFTC) -module-name FuzzJSONRPC -I $(FUZZ_OUT)/modules -o $@ $(filter %.swift,$^) $(FUZZ_OUT)/modules/libJSON.a
+
+$(FUZZ_OUT)/worker-protocol: Tests/Fuzz/WorkerProtocol/FuzzWorkerProtocol.swift Sources/WorkerProtocol/WorkerMessage.swift Sources/Pool/ErrorPayload.swift $(FUZZ_OUT)/modules/libJSON.a
+	$(FUZZ_SWIFTC) -module-name FuzzWorkerProtocol -I $(FUZZ_OUT)/modules -o $@ $(filter %.swift,$^) $(FUZZ_OUT)/modules/libJSON.a
+
+fuzz-build: toolchain $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
+
+fuzz: fuzz-build ## replay the fuzz regressions, then fuzz each target for FUZZ_SECONDS (default 300)
+	@for target in $(FUZZ_TARGETS); do bash Tests/Fuzz/run.sh $$target $(FUZZ_SECONDS) || exit 1; done
+
+# What `make test` runs: the regressions, then a short bounded fuzz of each target.
+fuzz-ci: fuzz-build
+	@for target in $(FUZZ_TARGETS); do bash Tests/Fuzz/run.sh $$target $(FUZZ_CI_SECONDS) || exit 1; done
 
 bench: deps-bench build ## mcpd vs nginx, the Python SDK and mcp-proxy under wrk, plus one-shot figures (bench/run.sh; writes bench/RESULTS.md)
 	bash bench/run.sh

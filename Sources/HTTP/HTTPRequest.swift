@@ -5,7 +5,8 @@
 /// One parsed request. Header names are lowercased; the body is de-chunked.
 public struct HTTPRequest: Sendable {
     public var method: String
-    /// The request target as sent (origin form: path plus optional query).
+    /// The request target in origin form (path plus optional query): an absolute-form target is
+    /// reduced to it, its authority becoming the Host header. `*` for OPTIONS * only.
     public var target: String
     public var minorVersion: Int
     public var headers: [(name: String, value: String)]

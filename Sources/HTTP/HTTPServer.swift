@@ -25,6 +25,8 @@ public final class HTTPServer {
     private var connections: [Int32: HTTPConnection] = [:]
     public private(set) var isDraining = false
     public private(set) var acceptedConnections: UInt64 = 0
+    /// Accepting stopped because the process is out of descriptors (or memory); see `accept`.
+    private var acceptPaused = false
 
     public init(loop: EventLoop, handler: any HTTPHandler, settings: HTTPServerSettings) {
         self.loop = loop
@@ -76,7 +78,10 @@ public final class HTTPServer {
             case .success(nil):
                 return
             case .failure:
-                // EMFILE/ENFILE/ENOMEM: leave the connection in the backlog and retry on the next event.
+                // EMFILE/ENFILE/ENOMEM: leave the connection in the backlog. The listener stays
+                // readable, so with the level-triggered loop retrying at once would spin; stop
+                // listening until the next sweep (250 ms), when a closed connection may have freed one.
+                pauseAccepting()
                 return
             }
         }
@@ -86,7 +91,17 @@ public final class HTTPServer {
         connections[connection.fd] = nil
     }
 
+    private func pauseAccepting() {
+        guard !acceptPaused else { return }
+        acceptPaused = true
+        for listener in listeners { loop.modify(listener.fd, for: []) }
+    }
+
     private func sweep() {
+        if acceptPaused {
+            acceptPaused = false
+            for listener in listeners { loop.modify(listener.fd, for: .readable) }
+        }
         let now = Clock.monotonicMillis()
         for connection in Array(connections.values) {
             connection.checkTimeouts(now: now, settings: settings)

@@ -120,8 +120,14 @@ public struct CallRequest: Sendable, Equatable {
 /// Reassembles messages from datagrams as they arrive.
 public struct MessageAssembler: Sendable {
     private var partial: WorkerMessage?
+    /// A message may not grow past this: a worker that keeps sending "continued" datagrams would
+    /// otherwise make the supervisor buffer without end. Far above any real result (16 MiB upstream
+    /// bodies, escaped as JSON).
+    public let maxMessageBytes: Int
 
-    public init() {}
+    public init(maxMessageBytes: Int = 256 << 20) {
+        self.maxMessageBytes = maxMessageBytes
+    }
 
     public enum Outcome: Sendable, Equatable { case message(WorkerMessage), incomplete, malformed }
 
@@ -134,10 +140,12 @@ public struct MessageAssembler: Sendable {
         callNumber = UInt64(littleEndian: callNumber)
         let fragment = UnsafeRawBufferPointer(rebasing: datagram[WorkerMessage.headerSize...])
         if var message = partial {
-            guard message.kind == kind, message.callNumber == callNumber else { partial = nil; return .malformed }
+            guard message.kind == kind, message.callNumber == callNumber,
+                  fragment.count <= maxMessageBytes - message.payload.count else { partial = nil; return .malformed }
             message.payload.append(contentsOf: fragment)
             partial = message
         } else {
+            guard fragment.count <= maxMessageBytes else { return .malformed }
             partial = WorkerMessage(kind: kind, callNumber: callNumber, payload: Array(fragment))
         }
         if datagram[1] & WorkerMessage.continuedFlag != 0 { return .incomplete }

@@ -25,6 +25,8 @@ do {
 }
 Log.level = LogLevel(name: configuration.logLevel) ?? .info
 mcpd_ignore_sigpipe()
+// A descriptor per client: a soft limit of 1024 would let 1,000 slow clients lock out the rest.
+OpenFilesLimit.raiseToHardLimit()
 
 let credentials: [Authenticator.Credential]
 do {
