@@ -81,8 +81,10 @@ public final class CallService {
 
     /// Starts a call whose input has already passed the tool's schema. The observer hears every
     /// event, possibly before this returns (an idle worker may take the call at once).
-    public func start(tool: ToolDefinition, input: JSONValue, owner: String, surface: CallSurface, sessionId: String? = nil,
-                      requestId: String? = nil, keepsEvents: Bool, canAskClient: Bool = false,
+    /// `httpRequestId` is the HTTP request's id (X-Request-Id), carried to the worker for its logs;
+    /// `requestId` is seed 000's idempotency key.
+    public func start(tool: ToolDefinition, input: JSONValue, owner: String, surface: CallSurface, httpRequestId: String,
+                      sessionId: String? = nil, requestId: String? = nil, keepsEvents: Bool, canAskClient: Bool = false,
                       observer: ((CallEvent) -> Void)? = nil) -> Result<CallRecord, StartFailure> {
         guard phase != .draining else { return .failure(.draining) }
         if let outcome = admitCall?(tool, owner), !outcome.allowed {
@@ -104,7 +106,8 @@ public final class CallService {
         }
         let startedMicros = Clock.monotonicMicros()
         let submitted = targetPool.submit(tool: route.upstreamName, spec: route.spec, input: bytes, callId: record.id,
-                                          owner: CallService.tableOwner(owner), deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
+                                          owner: CallService.tableOwner(owner), httpRequestId: httpRequestId,
+                                          deadlineSeconds: deadline(for: tool)) { [unowned self, unowned record] event in
             record.apply(event)
             if event.isTerminal {
                 self.store.markEnded(record)

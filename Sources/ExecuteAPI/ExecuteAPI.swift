@@ -180,7 +180,8 @@ public final class ExecuteAPI: HTTPHandler {
         if let violation = JSONSchema.validate(parsed.input, against: tool.inputSchema, path: "input") {
             return connection.respondError(.validation(violation.description, field: violation.path))
         }
-        switch calls.start(tool: tool, input: parsed.input, owner: owner, surface: .execute, sessionId: parsed.sessionId,
+        switch calls.start(tool: tool, input: parsed.input, owner: owner, surface: .execute, httpRequestId: connection.requestId,
+                           sessionId: parsed.sessionId,
                            requestId: parsed.requestId, keepsEvents: true) {
         case .success(let record):
             connection.respondJSON(200, ["call_id": .string(record.id), "status": "started"])

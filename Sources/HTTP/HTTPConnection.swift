@@ -36,6 +36,10 @@ public final class HTTPConnection: EventHandler {
     /// rate limit fields): added to the response unless it carries a field of the same name itself.
     /// Used by the next response head, then cleared.
     public var pendingResponseHeaders: [(String, String)] = []
+    /// The current request's id: its X-Request-Id when that is a sane one (1-64 visible ASCII
+    /// characters), else one made here. Echoed in every response's X-Request-Id, carried into the
+    /// calls the request starts and from there into the workers' log lines.
+    public private(set) var requestId = ""
     /// Monotonic ms of the last byte read or written; drives idle and slow-request timeouts.
     var lastActivityMs: Int64
     /// Monotonic ms when the current, incomplete request head began to arrive (0 when none).
@@ -111,6 +115,7 @@ public final class HTTPConnection: EventHandler {
                 awaitingResponse = true
                 keepAliveAfterResponse = request.keepAlive && !server.isDraining
                 answeringHead = request.method == "HEAD"
+                requestId = RequestIds.of(request)
                 server.handler.handle(request, on: self)
             case .expectsContinue:
                 queue(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8))
@@ -192,9 +197,11 @@ public final class HTTPConnection: EventHandler {
     private func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
 
     private func withPendingHeaders(_ headers: [(String, String)]) -> [(String, String)] {
-        guard !pendingResponseHeaders.isEmpty else { return headers }
+        var all = headers
+        if !requestId.isEmpty { all.append(("X-Request-Id", requestId)) }
+        guard !pendingResponseHeaders.isEmpty else { return all }
         defer { pendingResponseHeaders = [] }
-        return headers + pendingResponseHeaders.filter { pending in !headers.contains { $0.0 == pending.0 } }
+        return all + pendingResponseHeaders.filter { pending in !headers.contains { $0.0 == pending.0 } }
     }
 
     /// Flushes now, or at the end of the batch when called from inside a request handler.

@@ -30,6 +30,9 @@ public enum Log {
     nonisolated(unsafe) public static var level: LogLevel = .info
     nonisolated(unsafe) public static var component = "mcpd"
     nonisolated(unsafe) static var journald = getenv("JOURNAL_STREAM") != nil
+    /// Fields added to every line, e.g. the request id of the call a worker is running. Set and
+    /// read on the thread that logs (a worker runs one call at a time).
+    nonisolated(unsafe) public static var context: [(String, String)] = []
 
     public static func debug(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.debug, message, fields) }
     public static func info(_ message: String, _ fields: KeyValuePairs<String, String> = [:]) { write(.info, message, fields) }
@@ -48,6 +51,12 @@ public enum Log {
         JSONWriter.appendString(component, to: &line)
         line.append(contentsOf: ",\"msg\":".utf8)
         JSONWriter.appendString(message, to: &line)
+        for (key, value) in context {
+            line.append(UInt8(ascii: ","))
+            JSONWriter.appendString(key, to: &line)
+            line.append(UInt8(ascii: ":"))
+            JSONWriter.appendString(value, to: &line)
+        }
         for (key, value) in fields {
             line.append(UInt8(ascii: ","))
             JSONWriter.appendString(key, to: &line)

@@ -80,6 +80,9 @@ struct RPCError: Error {
     static func `internal`(_ message: String) -> RPCError { RPCError(code: -32603, message: "Internal error: \(message)") }
     /// Seed 003: authentication required (with the OAuth endpoints in data).
     static let authenticationRequired = -32000
+    /// Over a rate limit. JSON-RPC reserves -32000…-32099 for implementation-defined server errors;
+    /// -32029 echoes HTTP 429.
+    static let rateLimited = -32029
     /// Seed 003: a valid session is required.
     static func sessionRequired(_ message: String) -> RPCError { RPCError(code: -32001, message: message) }
     /// The caller is known but may not do this (its role, or another tenant's endpoint).

@@ -69,13 +69,14 @@ final class LegacySSETransport {
                 reply.finish(JSONRPCMessage.error(id: id, error))
             }
         case .success(let message):
-            dispatch(message, session, owner, reply)
+            dispatch(message, session, owner, reply, httpRequestId: connection.requestId)
         }
     }
 
-    private func dispatch(_ message: JSONRPCMessage, _ session: Session, _ owner: String, _ reply: StreamReply) {
-        let context = RequestContext(revision: session.revision, owner: owner, session: session,
+    private func dispatch(_ message: JSONRPCMessage, _ session: Session, _ owner: String, _ reply: StreamReply, httpRequestId: String) {
+        var context = RequestContext(revision: session.revision, owner: owner, session: session,
                                      clientCapabilities: session.clientCapabilities, logLevel: session.logLevel)
+        context.httpRequestId = httpRequestId
         switch message {
         case .notification(let method, let params):
             service.methods.handleNotification(method: method, params: params, context: context)

@@ -39,6 +39,8 @@ struct RequestContext {
     let logLevel: LogSeverity?
     /// Seed 003's dialect: ping answers {"status":"pong"}, completions/complete its own shape.
     var seed003 = false
+    /// The HTTP request's id (X-Request-Id), carried into the calls it starts.
+    var httpRequestId = ""
 }
 
 public struct MCPSettings: Sendable {
@@ -333,7 +335,8 @@ final class Methods {
         let run = ToolRun(id: id, params: params, context: context, reply: reply, calls: calls)
         let session = context.session
         let key = Methods.key(id)
-        let started = calls.start(tool: tool, input: arguments, owner: context.owner, surface: .mcp, sessionId: session?.id,
+        let started = calls.start(tool: tool, input: arguments, owner: context.owner, surface: .mcp,
+                                  httpRequestId: context.httpRequestId, sessionId: session?.id,
                                   keepsEvents: false, canAskClient: true) { [weak session] event in
             if event.isTerminal { session?.callsInFlight[key] = nil }
             run.apply(event)

@@ -3,10 +3,8 @@ import JSON
 import RateLimit
 
 extension RPCError {
-    /// Over a rate limit. JSON-RPC reserves -32000…-32099 for implementation-defined server errors;
-    /// -32029 echoes HTTP 429. `data` says when to retry: {"limit", "retry_after"} (seconds).
-    static let rateLimited = -32029
-
+    /// Over a rate limit (code `rateLimited`, in JSONRPC.swift). `data` says when to retry:
+    /// {"limit", "retry_after"} (seconds).
     static func rateLimited(_ outcome: RateLimitOutcome) -> RPCError {
         RPCError(code: rateLimited, message: "Rate limit exceeded: \(outcome.limit) requests per minute; retry after \(outcome.retryAfterSeconds) s",
                  data: ["limit": .int(Int64(outcome.limit)), "retry_after": .int(Int64(outcome.retryAfterSeconds))])

@@ -98,8 +98,9 @@ final class StatelessHandler {
             return connection.respondRPCError(404, .methodNotFound(method), id: id)
         }
         let logLevel = meta[StatelessHandler.logLevelKey]?.stringValue.flatMap(LogSeverity.init(name:))
-        let context = RequestContext(revision: revision, owner: owner, session: nil, clientCapabilities: capabilityObject,
+        var context = RequestContext(revision: revision, owner: owner, session: nil, clientCapabilities: capabilityObject,
                                      logLevel: logLevel)
+        context.httpRequestId = connection.requestId
         switch method {
         case "server/discover":
             var result = JSONObject([("supportedVersions", .array([.string(ProtocolRevision.v2026_07_28.rawValue)])),

@@ -81,8 +81,9 @@ final class StreamableHTTPTransport {
             return initialize(object, connection, owner)
         }
         guard case .found(let session) = session(for: request, owner, connection, requestId: requestId) else { return }
-        let context = RequestContext(revision: session.revision, owner: owner, session: session,
+        var context = RequestContext(revision: session.revision, owner: owner, session: session,
                                      clientCapabilities: session.clientCapabilities, logLevel: session.logLevel)
+        context.httpRequestId = connection.requestId
         let acceptsSSE = request.accepts("text/event-stream")
         if case .array(let batch) = body {
             guard session.revision.allowsBatches else {

@@ -96,8 +96,9 @@ final class TenantTransport {
         }
         guard let session = findSession(request.header("mcp-session-id") ?? pathSession ?? request.queryParameter("session_id"),
                                         tenant, owner, connection) else { return }
-        let context = RequestContext(revision: session.revision, owner: owner, session: session,
+        var context = RequestContext(revision: session.revision, owner: owner, session: session,
                                      clientCapabilities: session.clientCapabilities, logLevel: session.logLevel, seed003: true)
+        context.httpRequestId = connection.requestId
         let outbox = self.outbox(for: session)
         if case .array(let batch) = body {
             guard session.revision.allowsBatches else {

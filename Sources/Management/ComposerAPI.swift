@@ -74,7 +74,7 @@ public final class ComposerAPI {
         guard let body = ManagementHTTP.bodyObject(request) else {
             return fail(connection, .invalid("the request body must be a JSON object"))
         }
-        perform(operation, body: body, owner: owner) { [weak self] outcome in
+        perform(operation, body: body, owner: owner, httpRequestId: connection.requestId) { [weak self] outcome in
             switch outcome {
             case .success(let (data, content)): self?.succeed(connection, data: data, content: content)
             case .failure(let error): self?.fail(connection, error)
@@ -84,7 +84,7 @@ public final class ComposerAPI {
 
     /// One composer operation. `body` is the request (`arguments`, plus `name` for call_tool).
     /// The completion gets the envelope's `data` and the seed's `content`.
-    public func perform(_ operation: String, body: JSONObject, owner: String,
+    public func perform(_ operation: String, body: JSONObject, owner: String, httpRequestId: String = "",
                         completion: @escaping (Result<(JSONValue, [JSONValue]), ManagementError>) -> Void) {
         let arguments = body["arguments"]?.objectValue ?? JSONObject()
         // Everything below sees and changes the caller's tenant's view only.
@@ -106,7 +106,7 @@ public final class ComposerAPI {
             guard let tool = registry.calls.tool(named: name, tenant: tenant) else { return completion(.failure(.noTool(name))) }
             let toolArguments = body["name"] != nil ? (body["arguments"] ?? .object(JSONObject())) : (arguments["arguments"] ?? .object(JSONObject()))
             guard toolArguments.objectValue != nil else { return completion(.failure(.invalid("arguments must be an object", field: "arguments"))) }
-            registry.invoke(tool, arguments: toolArguments, owner: owner, surface: .composer) { outcome in
+            registry.invoke(tool, arguments: toolArguments, owner: owner, surface: .composer, httpRequestId: httpRequestId) { outcome in
                 completion(outcome.map { result in (.object(result), result["content"]?.arrayValue ?? []) })
             }
         case "register_mcp_server":

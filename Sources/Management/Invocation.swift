@@ -11,12 +11,13 @@ import Tools
 /// through the CallService like any other — a worker runs it, the call table shows it — and the
 /// caller hears one outcome.
 extension Registry {
-    public func invoke(_ tool: ToolDefinition, arguments: JSONValue, owner: String, surface: CallSurface,
+    public func invoke(_ tool: ToolDefinition, arguments: JSONValue, owner: String, surface: CallSurface, httpRequestId: String,
                        completion: @escaping (Result<JSONObject, ManagementError>) -> Void) {
         if let violation = JSONSchema.validate(arguments, against: tool.inputSchema, path: "arguments") {
             return completion(.failure(.invalid("invalid arguments: \(violation.description)", field: violation.path)))
         }
-        let started = calls.start(tool: tool, input: arguments, owner: owner, surface: surface, keepsEvents: false) { event in
+        let started = calls.start(tool: tool, input: arguments, owner: owner, surface: surface, httpRequestId: httpRequestId,
+                                  keepsEvents: false) { event in
             switch event {
             case .finished(let bytes): completion(.success(CallToolResult.from(bytes)))
             case .failed(let kind, let message): completion(.failure(.fromWorker(kind: kind, message: message)))

@@ -228,7 +228,7 @@ public final class RegistryAPI {
             return fail(connection, 404, "not_found", "Tool not found")
         }
         let started = Clock.monotonicMillis()
-        registry.invoke(tool, arguments: arguments, owner: owner, surface: .registry) { [weak self] outcome in
+        registry.invoke(tool, arguments: arguments, owner: owner, surface: .registry, httpRequestId: connection.requestId) { [weak self] outcome in
             guard let self else { return }
             switch outcome {
             case .success(let result):

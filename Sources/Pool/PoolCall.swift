@@ -64,12 +64,15 @@ public final class PoolCall {
     /// Monotonic milliseconds after which the call fails with deadline_exceeded (pending or running).
     public let deadlineMs: Int64
     let tableSlot: Int
+    /// The id of the HTTP request that started the call, for log lines (the pool's and the worker's).
+    let httpRequestId: String
     public internal(set) var state: PoolCallState = .pending
     weak var worker: Worker?
     let onEvent: (CallEvent) -> Void
 
     init(number: UInt64, tool: String, spec: [UInt8], input: [UInt8], deadlineMs: Int64, tableSlot: Int,
-         onEvent: @escaping (CallEvent) -> Void) {
+         httpRequestId: String = "", onEvent: @escaping (CallEvent) -> Void) {
+        self.httpRequestId = httpRequestId
         self.number = number
         self.tool = tool
         self.spec = spec

@@ -95,8 +95,8 @@ public final class WorkerPool {
     /// Queues a call, dispatching it at once when a worker is available. For a stdio server, `tool`
     /// is the server's own tool name and `spec` is empty or {"method": "tools/call" | "probe" |
     /// "resources/read" | "resources/list" | any other request}, whose params are then the input.
-    public func submit(tool: String, spec: [UInt8] = [], input: [UInt8], callId: String, owner: String, deadlineSeconds: Double,
-                       onEvent: @escaping (CallEvent) -> Void) -> Result<PoolCall, SubmitError> {
+    public func submit(tool: String, spec: [UInt8] = [], input: [UInt8], callId: String, owner: String, httpRequestId: String = "",
+                       deadlineSeconds: Double, onEvent: @escaping (CallEvent) -> Void) -> Result<PoolCall, SubmitError> {
         if shuttingDown { return .failure(.shuttingDown) }
         if availableWorkers.isEmpty && queuedCount >= configuration.queueCapacity { return .failure(.queueFull) }
         guard let slot = table.claimCallSlot() else { return .failure(.queueFull) }
@@ -106,7 +106,7 @@ public final class WorkerPool {
                           startedAtMs: wallNow, deadlineAtMs: wallNow + Int64(deadlineSeconds * 1000))
         table.increment(.callsAccepted)
         let call = PoolCall(number: nextCallNumber, tool: tool, spec: spec, input: input, deadlineMs: deadlineMs,
-                            tableSlot: slot, onEvent: onEvent)
+                            tableSlot: slot, httpRequestId: httpRequestId, onEvent: onEvent)
         nextCallNumber += 1
         activeCalls[call.number] = call
         if let worker = availableWorkers.last {
@@ -164,7 +164,8 @@ public final class WorkerPool {
         table.assignWorker(slot: call.tableSlot, pid: worker.pid, workerSlot: worker.tableSlot)
         table.setWorkerState(slot: worker.tableSlot, .busy)
         if worker.calls.count == 1 { table.setWorkerCurrentCall(slot: worker.tableSlot, callSlot: call.tableSlot) }
-        let request = CallRequest(tableSlot: UInt32(call.tableSlot), tool: call.tool, spec: call.spec, input: call.input)
+        let request = CallRequest(tableSlot: UInt32(call.tableSlot), tool: call.tool, requestId: call.httpRequestId,
+                                  spec: call.spec, input: call.input)
         call.input = []
         call.spec = []
         call.onEvent(.dispatched(workerPid: worker.pid))
@@ -577,7 +578,8 @@ public final class WorkerPool {
                 queuedCount -= 1
                 end(call, .failed(kind: "deadline_exceeded", message: "the call did not start before its deadline"))
             } else if let worker = call.worker {
-                Log.warn("call passed its deadline; stopping it", ["pool": poolName, "pid": String(worker.pid), "tool": call.tool])
+                Log.warn("call passed its deadline; stopping it", ["pool": poolName, "pid": String(worker.pid), "tool": call.tool,
+                                                                   "request_id": call.httpRequestId])
                 let event = CallEvent.failed(kind: "deadline_exceeded", message: "the call ran past its deadline")
                 if configuration.isStdio {
                     // A stdio server is told to cancel, like any MCP server; it is stopped only if it

@@ -58,6 +58,15 @@ public enum ToolOutcome: Equatable, Sendable {
     case result(JSONObject)
     case failure(kind: String, message: String)
     case cancelled
+
+    /// For log lines: "result", the failure's kind, or "cancelled".
+    public var name: String {
+        switch self {
+        case .result: return "result"
+        case .failure(let kind, _): return kind
+        case .cancelled: return "cancelled"
+        }
+    }
 }
 
 /// What a running tool may do besides computing: report partial output and wait interruptibly.

@@ -74,17 +74,20 @@ public struct WorkerMessage: Sendable, Equatable {
 }
 
 /// The payload of a `call` message: the call-table slot (little-endian u32), the tool's name
-/// (u16 length + UTF-8), the spec (u32 length + JSON, empty for built-in tools: how a configured
-/// tool runs, e.g. `{"kind":"http",...}`), then the input JSON to the end.
+/// (u16 length + UTF-8), the HTTP request id the call came from (u8 length + visible ASCII, for the
+/// worker's log lines; empty when none), the spec (u32 length + JSON, empty for built-in tools:
+/// how a configured tool runs, e.g. `{"kind":"http",...}`), then the input JSON to the end.
 public struct CallRequest: Sendable, Equatable {
     public var tableSlot: UInt32
     public var tool: String
+    public var requestId: String
     public var spec: [UInt8]
     public var input: [UInt8]
 
-    public init(tableSlot: UInt32, tool: String, spec: [UInt8] = [], input: [UInt8]) {
+    public init(tableSlot: UInt32, tool: String, requestId: String = "", spec: [UInt8] = [], input: [UInt8]) {
         self.tableSlot = tableSlot
         self.tool = tool
+        self.requestId = requestId
         self.spec = spec
         self.input = input
     }
@@ -92,10 +95,13 @@ public struct CallRequest: Sendable, Equatable {
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
         let toolBytes = Array(tool.utf8.prefix(Int(UInt16.max)))
-        bytes.reserveCapacity(10 + toolBytes.count + spec.count + input.count)
+        let requestIdBytes = Array(requestId.utf8.prefix(Int(UInt8.max)))
+        bytes.reserveCapacity(11 + toolBytes.count + requestIdBytes.count + spec.count + input.count)
         withUnsafeBytes(of: tableSlot.littleEndian) { bytes.append(contentsOf: $0) }
         withUnsafeBytes(of: UInt16(toolBytes.count).littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: toolBytes)
+        bytes.append(UInt8(requestIdBytes.count))
+        bytes.append(contentsOf: requestIdBytes)
         withUnsafeBytes(of: UInt32(spec.count).littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: spec)
         bytes.append(contentsOf: input)
@@ -103,15 +109,21 @@ public struct CallRequest: Sendable, Equatable {
     }
 
     public init?(decoding bytes: [UInt8]) {
-        guard bytes.count >= 10 else { return nil }
+        guard bytes.count >= 11 else { return nil }
         let slot = UInt32(bytes[0]) | UInt32(bytes[1]) << 8 | UInt32(bytes[2]) << 16 | UInt32(bytes[3]) << 24
         let toolLength = Int(bytes[4]) | Int(bytes[5]) << 8
-        guard bytes.count >= 10 + toolLength else { return nil }
-        let s = 6 + toolLength
+        guard bytes.count >= 11 + toolLength else { return nil }
+        let r = 6 + toolLength
+        let requestIdLength = Int(bytes[r])
+        guard bytes.count >= r + 1 + requestIdLength + 4 else { return nil }
+        let s = r + 1 + requestIdLength
+        // A request id is visible ASCII (HTTPConnection makes sure); anything else is malformed.
+        guard bytes[(r + 1)..<s].allSatisfy({ $0 >= 0x21 && $0 <= 0x7E }) else { return nil }
         let specLength = Int(bytes[s]) | Int(bytes[s + 1]) << 8 | Int(bytes[s + 2]) << 16 | Int(bytes[s + 3]) << 24
         guard bytes.count - (s + 4) >= specLength else { return nil }
         self.tableSlot = slot
-        self.tool = String(decoding: bytes[6..<s], as: UTF8.self)
+        self.tool = String(decoding: bytes[6..<r], as: UTF8.self)
+        self.requestId = String(decoding: bytes[(r + 1)..<s], as: UTF8.self)
         self.spec = Array(bytes[(s + 4)..<(s + 4 + specLength)])
         self.input = Array(bytes[(s + 4 + specLength)...])
     }

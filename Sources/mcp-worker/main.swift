@@ -135,6 +135,10 @@ final class WorkerRuntime {
             send(error: "invalid_input", "the input is not valid JSON: \(error.description)", for: message.callNumber)
             return
         }
+        // Every line logged while the call runs names the HTTP request it came from.
+        Log.context = request.requestId.isEmpty ? [] : [("request_id", request.requestId)]
+        defer { Log.context = [] }
+        Log.debug("call started", ["tool": request.tool])
         let context = CallContext(runtime: self, callNumber: message.callNumber, tableSlot: Int(request.tableSlot))
         let outcome: ToolOutcome
         if !request.spec.isEmpty {
@@ -148,6 +152,7 @@ final class WorkerRuntime {
                 ? ConformanceTools.run(tool: request.tool, input: input, context: context)
                 : BuiltinTools.run(tool: request.tool, input: input, context: context)
         }
+        Log.debug("call ended", ["tool": request.tool, "outcome": outcome.name])
         switch outcome {
         case .result(let fields):
             var payload: [UInt8] = []

@@ -187,7 +187,11 @@ private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
 }
 
 @Test func callRequestRoundTrips() {
-    let request = CallRequest(tableSlot: 7, tool: "echo", spec: Array("{\"kind\":\"http\"}".utf8), input: Array("{\"message\":\"hi\"}".utf8))
+    let request = CallRequest(tableSlot: 7, tool: "echo", requestId: "4f1c9a2b7e30-1a", spec: Array("{\"kind\":\"http\"}".utf8),
+                              input: Array("{\"message\":\"hi\"}".utf8))
     #expect(CallRequest(decoding: request.encoded()) == request)
+    #expect(CallRequest(decoding: CallRequest(tableSlot: 1, tool: "t", input: Array("{}".utf8)).encoded())?.requestId == "")
     #expect(CallRequest(decoding: [1, 2]) == nil)
+    // A request id is visible ASCII: a space in it makes the message malformed.
+    #expect(CallRequest(decoding: CallRequest(tableSlot: 1, tool: "t", requestId: "a b", input: []).encoded()) == nil)
 }
