@@ -49,6 +49,18 @@ enum ManagementHTTP {
         connection.respond(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
     }
 
+    /// Seed 002's envelope (/v1, also /v1/keys): {"success": true, "data": …, "error": null}.
+    static func succeedV1(_ connection: HTTPConnection, _ data: JSONValue, status: Int = 200) {
+        respond(connection, status, .object(JSONObject([("success", true), ("data", data), ("error", .null)])))
+    }
+
+    /// Seed 002's error: {"success": false, "error": {"code", "message"}}.
+    static func failV1(_ connection: HTTPConnection, _ status: Int, _ code: String, _ message: String, headers: [(String, String)] = []) {
+        respond(connection, status, .object(JSONObject([
+            ("success", false), ("error", .object(JSONObject([("code", .string(code)), ("message", .string(message))]))),
+        ])), headers: headers)
+    }
+
     static var timestamp: JSONValue { .string(Clock.iso8601(millis: Clock.wallMillis())) }
 
     /// The request body as a JSON object; an empty body is an empty object.

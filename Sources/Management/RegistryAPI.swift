@@ -301,12 +301,10 @@ public final class RegistryAPI {
     private func notFound(_ connection: HTTPConnection) { fail(connection, 404, "not_found", "MCP not found") }
 
     private func succeed(_ connection: HTTPConnection, _ data: JSONValue, status: Int = 200) {
-        ManagementHTTP.respond(connection, status, .object(JSONObject([("success", true), ("data", data), ("error", .null)])))
+        ManagementHTTP.succeedV1(connection, data, status: status)
     }
 
     private func fail(_ connection: HTTPConnection, _ status: Int, _ code: String, _ message: String, headers: [(String, String)] = []) {
-        ManagementHTTP.respond(connection, status, .object(JSONObject([
-            ("success", false), ("error", .object(JSONObject([("code", .string(code)), ("message", .string(message))]))),
-        ])), headers: headers)
+        ManagementHTTP.failV1(connection, status, code, message, headers: headers)
     }
 }

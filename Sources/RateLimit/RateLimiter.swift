@@ -2,29 +2,11 @@ import CallTable
 import Logging
 import SystemCalls
 
-/// What a limit says about one request, in the form the surfaces answer with.
-public struct RateLimitOutcome: Sendable, Equatable {
-    public let allowed: Bool
-    public let limit: Int
-    public let remaining: Int
-    /// Seconds until the bucket is full again (a delta, not an epoch, like Retry-After).
-    public let resetSeconds: Int
-    /// Seconds until a refused request would be allowed; 0 when allowed.
-    public let retryAfterSeconds: Int
+/// What a limit says about one request: the call table's decision, answered by the surfaces with
+/// these header fields and this sentence.
+public typealias RateLimitOutcome = RateDecision
 
-    public init(allowed: Bool, limit: Int, remaining: Int, resetSeconds: Int, retryAfterSeconds: Int) {
-        self.allowed = allowed
-        self.limit = limit
-        self.remaining = remaining
-        self.resetSeconds = resetSeconds
-        self.retryAfterSeconds = retryAfterSeconds
-    }
-
-    init(_ decision: RateDecision) {
-        self.init(allowed: decision.allowed, limit: decision.limit, remaining: decision.remaining,
-                  resetSeconds: decision.resetSeconds, retryAfterSeconds: decision.retryAfterSeconds)
-    }
-
+extension RateDecision {
     public static let limitHeader = "X-RateLimit-Limit"
 
     /// X-RateLimit-Limit, -Remaining, -Reset; and Retry-After when refused.
@@ -64,7 +46,7 @@ public final class RateLimiter {
     public func peekRequest(_ client: RateClient) -> RateLimitOutcome? {
         let limit = policy.requestLimit(for: client)
         guard limit > 0 else { return nil }
-        return RateLimitOutcome(table.peekRateBucket(key: RateKey.hash(client.key), limit: limit))
+        return table.peekRateBucket(key: RateKey.hash(client.key), limit: limit)
     }
 
     /// Takes one call of `tool` from the client's bucket for that tool, when the tool has a limit.
@@ -75,7 +57,7 @@ public final class RateLimiter {
     private func take(key: String, limit: Int) -> RateLimitOutcome? {
         guard limit > 0 else { return nil }
         if let decision = table.takeRateToken(key: RateKey.hash(key), limit: limit) {
-            return RateLimitOutcome(decision)
+            return decision
         }
         let now = Clock.monotonicMillis()
         if lastFullWarningMs == 0 || now - lastFullWarningMs >= 60_000 {
