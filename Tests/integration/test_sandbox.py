@@ -38,7 +38,11 @@ pytestmark = pytest.mark.skipif(not os.path.exists(SYSTEM_PYTHON), reason="needs
 
 
 def probe_entry(sandbox, **extra) -> dict:
-    return {"command": SYSTEM_PYTHON, "args": ["-I", PROBE], "sandbox": sandbox, **extra}
+    """The probe server at this policy, with its own directory bound in read-only: a checkout under
+    /tmp (as a CI clone may be) would otherwise be hidden by the sandbox's private /tmp."""
+    policy = dict(sandbox)
+    policy["paths"] = list(policy.get("paths", [])) + [{"path": str(FIXTURES), "mode": "ro"}]
+    return {"command": SYSTEM_PYTHON, "args": ["-I", PROBE], "sandbox": policy, **extra}
 
 
 @pytest.fixture(scope="module")
