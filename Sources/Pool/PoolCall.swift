@@ -125,7 +125,7 @@ public struct PoolConfiguration: Sendable {
     /// Idle workers kept warm beyond the busy ones (PHP-FPM's min_spare_servers).
     public var spareWorkers = 1
     /// Calls after which a worker is replaced; 0: never.
-    public var maxCallsPerWorker = 1000
+    public var maxCallsPerWorker = 10_000
     /// Calls one stdio server process runs at once (`concurrent` servers); mcp-worker always runs one.
     public var maxConcurrentCallsPerWorker = 1
     public var queueCapacity = 1024

@@ -11,7 +11,7 @@ struct Configuration {
     var workersMin = 2
     var workersMax = 8
     var workersSpare = 1
-    var workerMaxCalls = 1000
+    var workerMaxCalls = 10_000
     var queueMax = 1024
     var maxBody = 4 * 1024 * 1024
     var callDeadline = 300.0
@@ -83,7 +83,7 @@ struct Configuration {
       --workers-max N             Upper bound on workers (default 8).
       --workers-spare N           Idle workers kept warm beyond the busy ones (default 1).
       --worker-max-calls N        Recycle a worker after this many calls, ±10 % so that workers do
-                                  not all restart at once (default 1000; 0: never).
+                                  not all restart at once (default 10000; 0: never).
       --queue-max N               Calls that may wait for a worker; beyond, 503 (default 1024).
       --worker-path PATH          The worker executable (default: mcp-worker beside mcpd).
       --sandbox LEVEL             Sandbox of the built-in worker pool: none, process (default),
