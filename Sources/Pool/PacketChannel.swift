@@ -13,6 +13,9 @@ final class PacketChannel: WorkerChannel, EventHandler {
     private var pendingDatagrams: [[UInt8]] = []
     private var pendingOffset = 0
     private var isOpen = true
+    /// Whether the loop watches for writability: only while datagrams wait for room, so that a
+    /// call whose datagram goes out at once costs no epoll_ctl.
+    private var writeInterest = false
 
     init(fd: Int32, worker: Worker, pool: WorkerPool) {
         self.fd = fd
@@ -38,7 +41,7 @@ final class PacketChannel: WorkerChannel, EventHandler {
             case .transferred:
                 pendingOffset += 1
             case .wouldBlock:
-                pool.loop.modify(fd, for: [.readable, .writable])
+                setWriteInterest(true)
                 return
             case .endOfFile, .failed:
                 channelClosed()
@@ -47,7 +50,13 @@ final class PacketChannel: WorkerChannel, EventHandler {
         }
         pendingDatagrams.removeAll(keepingCapacity: true)
         pendingOffset = 0
-        pool.loop.modify(fd, for: [.readable])
+        setWriteInterest(false)
+    }
+
+    private func setWriteInterest(_ wanted: Bool) {
+        guard wanted != writeInterest else { return }
+        writeInterest = wanted
+        pool.loop.modify(fd, for: wanted ? [.readable, .writable] : [.readable])
     }
 
     func handleEvents(_ events: EventMask) {
@@ -60,7 +69,12 @@ final class PacketChannel: WorkerChannel, EventHandler {
                 if n > 0 {
                     worker.lastHeardMs = Clock.monotonicMillis()
                     switch assembler.add(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) {
-                    case .message(let message): pool.received(message, from: worker)
+                    case .message(let message):
+                        pool.received(message, from: worker)
+                        // A worker with no call has nothing more to say: skip the recv that would
+                        // only answer EAGAIN (the loop is level-triggered, so anything that does
+                        // arrive is reported again). One system call less per tool call.
+                        if worker.isQuiet { return }
                     case .incomplete: continue
                     case .malformed: pool.protocolViolation(by: worker, "malformed datagram")
                     }

@@ -1,5 +1,6 @@
 import CMcpd
 import Glibc
+import Synchronization
 
 /// Clocks in milliseconds. Monotonic time drives every deadline; wall time is only for display.
 public enum Clock {
@@ -45,8 +46,36 @@ public enum Clock {
 }
 
 /// Random identifiers from the kernel's CSPRNG.
+///
+/// Small requests (a call id, a session id) are served from 4 KiB fetched at a time: one
+/// getrandom(2) per 256 call ids instead of one per call, on the hot path of every tool call. The
+/// bytes are the kernel's all the same; each is handed out once and wiped as it is, so a later
+/// look at this memory shows no id already given. Not to be shared across fork(): neither mcpd
+/// nor mcp-worker uses it in a process that forks.
 public enum Random {
+    private struct Reserve {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        var next = 4096
+    }
+    private static let reserve = Mutex(Reserve())
+
     public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
+        guard buffer.count <= 256 else { return fillFromKernel(buffer) }
+        reserve.withLock { reserve in
+            if reserve.next + buffer.count > reserve.bytes.count {
+                reserve.bytes.withUnsafeMutableBytes { fillFromKernel($0) }
+                reserve.next = 0
+            }
+            reserve.bytes.withUnsafeMutableBytes { bytes in
+                let taken = UnsafeMutableRawBufferPointer(rebasing: bytes[reserve.next..<(reserve.next + buffer.count)])
+                buffer.copyMemory(from: UnsafeRawBufferPointer(taken))
+                taken.initializeMemory(as: UInt8.self, repeating: 0)
+            }
+            reserve.next += buffer.count
+        }
+    }
+
+    private static func fillFromKernel(_ buffer: UnsafeMutableRawBufferPointer) {
         var offset = 0
         while offset < buffer.count {
             let n = mcpd_getrandom(buffer.baseAddress! + offset, buffer.count - offset)
