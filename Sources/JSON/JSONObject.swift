@@ -35,7 +35,7 @@ public struct JSONObject: Sendable, Sequence {
             // Duplicates are rare: a quadratic check on a small object is cheaper than hashing it.
             var hasDuplicate = false
             search: for later in 1..<members.count {
-                for earlier in 0..<later where members[earlier].key == members[later].key {
+                for earlier in 0..<later where sameKey(members[earlier].key, members[later].key) {
                     hasDuplicate = true
                     break search
                 }
@@ -90,8 +90,15 @@ public struct JSONObject: Sendable, Sequence {
     public var underestimatedCount: Int { members.count }
 
     private func index(of key: String) -> Int? {
-        members.firstIndex { $0.key == key }
+        members.firstIndex { sameKey($0.key, key) }
     }
+}
+
+/// String equality with the lengths compared first: == on two different strings takes Swift's
+/// Unicode-aware slow path, and member lookups compare a key with most members' keys.
+@inline(__always)
+func sameKey(_ a: String, _ b: String) -> Bool {
+    a.utf8.count == b.utf8.count && a == b
 }
 
 extension JSONObject: Equatable {

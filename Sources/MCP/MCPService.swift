@@ -100,11 +100,22 @@ public final class MCPService {
         return true
     }
 
+    /// Checked on every request, so on bytes: Character-based splitting cost ~18k instructions.
     static func isLoopbackName(_ host: String) -> Bool {
-        if host == "localhost" || host == "::1" || host == "[::1]" || host.hasSuffix(".localhost") { return true }
+        let bytes = Array(host.utf8)
+        let localhost = "localhost".utf8
+        if ASCII.equalIgnoringCase(bytes, localhost) || host == "::1" || host == "[::1]" { return true }
+        if bytes.count > localhost.count + 1, bytes[bytes.count - localhost.count - 1] == UInt8(ascii: "."),
+           ASCII.equalIgnoringCase(bytes[(bytes.count - localhost.count)...], localhost) { return true }
         // 127.0.0.0/8 written as a dotted quad, and nothing else ("127.0.0.1.evil.example" is a name).
-        let parts = host.split(separator: ".", omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0] == "127" && parts.allSatisfy { UInt8($0) != nil }
+        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
+        return parts.count == 4 && parts[0].elementsEqual("127".utf8) && parts.allSatisfy(isOctet)
+    }
+
+    /// A decimal number 0...255 of at most three digits, as UInt8("…") accepts it.
+    private static func isOctet(_ digits: ArraySlice<UInt8>) -> Bool {
+        guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
+        return digits.reduce(0) { $0 * 10 + Int($1 - 48) } <= 255
     }
 
     /// "http://example.com:8080" → "example.com"; "http://[::1]:80" → "::1".
@@ -114,16 +125,16 @@ public final class MCPService {
         return hostName(String(parts[2]))
     }
 
-    /// The host part of a Host header or an origin's authority, without port or brackets.
+    /// The host part of a Host header or an origin's authority, without port or brackets, lowercased.
     static func hostName(_ authority: String) -> String {
-        var text = Substring(authority)
-        if let slash = text.firstIndex(of: "/") { text = text[..<slash] }
-        if text.hasPrefix("[") {
-            guard let close = text.firstIndex(of: "]") else { return String(text) }
-            return String(text[text.index(after: text.startIndex)..<close])
+        var bytes = Array(authority.utf8)[...]
+        if let slash = bytes.firstIndex(of: UInt8(ascii: "/")) { bytes = bytes[..<slash] }
+        if bytes.first == UInt8(ascii: "[") {
+            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return String(decoding: bytes, as: UTF8.self) }
+            return String(decoding: bytes[(bytes.startIndex + 1)..<close], as: UTF8.self)
         }
-        if let colon = text.firstIndex(of: ":") { text = text[..<colon] }
-        return text.lowercased()
+        if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) { bytes = bytes[..<colon] }
+        return String(decoding: bytes.map(ASCII.lowercased), as: UTF8.self)
     }
 
     // MARK: streams and sessions

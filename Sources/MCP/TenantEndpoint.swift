@@ -18,7 +18,7 @@ final class TenantTransport {
 
     /// ("550e8400-…", optional session) when the path is /mcp/{uuid}[/{session}].
     static func parsePath(_ path: Substring) -> (tenant: String, session: String?)? {
-        guard path.hasPrefix("/mcp/") else { return nil }
+        guard path.startsWithBytes("/mcp/") else { return nil }
         let rest = path.dropFirst(5).split(separator: "/", omittingEmptySubsequences: false)
         guard rest.count == 1 || rest.count == 2, isUUID(rest[0]) else { return nil }
         if rest.count == 2 {

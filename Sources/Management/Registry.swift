@@ -327,7 +327,7 @@ public final class Registry {
     public func record(tool: ToolDefinition, event: CallEvent, latencyMs: Int64, owner: String) {
         // Every call ends here: built-in and configured tools (no separator in their names) cost
         // nothing more than this check.
-        guard tool.name.utf8.count > 2, tool.name.contains(MemberServer.separator) else { return }
+        guard tool.name.utf8.count > 2, MemberServer.containsSeparator(tool.name) else { return }
         let tenant = Tenant.of(owner: owner)
         guard let index = servers.firstIndex(where: { $0.isVisible(to: tenant) && tool.name.hasPrefix($0.id + MemberServer.separator) }) else { return }
         var failed = false

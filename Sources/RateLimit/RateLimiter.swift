@@ -51,7 +51,10 @@ public final class RateLimiter {
 
     /// Takes one call of `tool` from the client's bucket for that tool, when the tool has a limit.
     public func admitToolCall(_ tool: String, clientKey: String) -> RateLimitOutcome? {
-        take(key: "tool:" + tool + "|" + clientKey, limit: policy.toolLimit(tool))
+        // The limit first: most tools have none, and the key costs three string appends.
+        let limit = policy.toolLimit(tool)
+        guard limit > 0 else { return nil }
+        return take(key: "tool:" + tool + "|" + clientKey, limit: limit)
     }
 
     private func take(key: String, limit: Int) -> RateLimitOutcome? {

@@ -27,7 +27,7 @@ final class RateLimitGate {
     }
 
     static func isProbe(_ path: Substring) -> Bool {
-        path == "/healthz" || path == "/readyz" || path == "/health" || path == "/metrics" || path.hasPrefix("/.well-known/")
+        path == "/healthz" || path == "/readyz" || path == "/health" || path == "/metrics" || path.startsWithBytes("/.well-known/")
     }
 
     /// Who a request counts against: its credential when it presents one this server knows
@@ -39,15 +39,9 @@ final class RateLimitGate {
         return RateClient.address(connection.peerHost)
     }
 
-    /// The tenant of an owner string ("tenant/name", or a bare name in the default tenant).
-    static func tenant(ofOwner owner: String) -> String {
-        guard let slash = owner.firstIndex(of: "/") else { return Tenant.defaultId }
-        return String(owner[..<slash])
-    }
-
     /// The bucket key of a caller known only by its owner name (a tool call that has started).
     static func client(ofOwner owner: String) -> RateClient {
-        RateClient.credential(owner, tenant: tenant(ofOwner: owner))
+        RateClient.credential(owner, tenant: Tenant.of(owner: owner))
     }
 
     /// Counts the request; true when it may go on (its response will carry the rate limit fields),
