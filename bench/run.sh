@@ -345,8 +345,12 @@ if wanted stdio; then
         done
         return 1
     }
-    printf '{"mcpServers": {"time": {"command": "%s", "args": ["-m", "mcp_server_time"]}}}\n' \
-        "$BENCH_PY" >"$WORK/time-config.json"
+    # mcpd runs the server as it would be configured to run: one warm instance per core
+    # (min_instances 2), each taking concurrent requests, as the SDK's servers do. mcp-proxy can
+    # run one instance only; that is the peer's hosting, measured as it is.
+    TIME_POOL='"concurrent": true, "min_instances": 2, "max_instances": 2'
+    printf '{"mcpServers": {"time": {"command": "%s", "args": ["-m", "mcp_server_time"], %s}}}\n' \
+        "$BENCH_PY" "$TIME_POOL" >"$WORK/time-config.json"
     start_mcpd --config "$WORK/time-config.json"
     if ! time_tool_listed; then
         # mcpd's default level for stdio servers may hide the virtualenv from the server; the
@@ -355,8 +359,8 @@ if wanted stdio; then
         say "the time server did not come up at mcpd's default sandbox level; using level process"
         stop_server TERM
         cp "$WORK/mcpd.log" "$OUT_DIR/stdio-mcpd-default-level.log"
-        printf '{"mcpServers": {"time": {"command": "%s", "args": ["-m", "mcp_server_time"], "sandbox": "process"}}}\n' \
-            "$BENCH_PY" >"$WORK/time-config.json"
+        printf '{"mcpServers": {"time": {"command": "%s", "args": ["-m", "mcp_server_time"], "sandbox": "process", %s}}}\n' \
+            "$BENCH_PY" "$TIME_POOL" >"$WORK/time-config.json"
         start_mcpd --config "$WORK/time-config.json"
         time_tool_listed || { tail -n 30 "$WORK/mcpd.log" >&2; die "mcpd did not list time__get_current_time"; }
         NOTE[stdio-mcpd]="sandbox level process (the default level did not start the server); "
@@ -504,8 +508,9 @@ table=$(
     echo "Peak RSS: the server's whole process tree (supervisor and workers; nginx master and workers;"
     echo "mcp-proxy and its stdio server), summed VmRSS sampled every 100 ms. mcpd runs with its defaults"
     echo "(--workers-min 2, --workers-max 8); (2) is uvicorn with access logging off; (7) uses a 2025-11-25"
-    echo "session on both hosts and mcp-proxy --log-level WARNING; mcpd runs as many instances of the"
-    echo "stdio server as its pool wants (its processes column counts them), mcp-proxy one."
+    echo "session on both hosts and mcp-proxy --log-level WARNING; mcpd runs two warm instances of the"
+    echo "stdio server, one per core, each taking concurrent requests (concurrent, min_instances 2),"
+    echo "mcp-proxy the one it can. mcpd's tool processes run in the SCHED_BATCH class."
     echo "Raw wrk output: bench/out/."
 )
 

@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -294,4 +295,9 @@ int mcpd_accept(int listener) {
 long mcpd_getrandom(void *buffer, size_t length) {
     ssize_t n = getrandom(buffer, length, 0);
     return n >= 0 ? (long)n : -errno;
+}
+
+int mcpd_set_batch_scheduling(void) {
+    struct sched_param no_priority = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_BATCH, &no_priority) == 0 ? 0 : -errno;
 }

@@ -50,6 +50,12 @@ struct WorkerArguments {
     }
 }
 
+// Tool processes, this one and a stdio server exec'd from here, run in the batch scheduling class:
+// woken by a call, they wait for the CPU rather than preempt the supervisor's event loop that
+// handed it over. Under load that preemption cost ~20 % of the supervisor's time (perf). Failure
+// (a seccomp filter refusing it) leaves the normal class, which only costs speed.
+_ = mcpd_set_batch_scheduling()
+
 // A stdio MCP server's pre-exec step (see ExecShim.swift) never returns from here.
 ExecShim.runIfRequested(CommandLine.arguments)
 

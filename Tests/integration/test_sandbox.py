@@ -266,11 +266,20 @@ def test_builtin_workers_run_sandboxed_at_the_flag_level(mcpd_factory, level):
     for i in range(3):
         assert final_text(m.run("echo", {"message": f"call {i}"})) == f"call {i}"
     # The worker runs as pid 1 of its namespaces under a waiter; the kernel says what it may do.
-    # (A per-call worker just spawned may not have forked into its namespaces yet: wait for one.)
-    inner = wait_until(lambda: [p for w in m.worker_children() for p in children_pids(w.pid)], 10,
-                       message="a sandboxed worker under its waiter")
-    status = Path(f"/proc/{inner[0]}/status").read_text()
-    assert "NoNewPrivs:\t1" in status and "Seccomp:\t2" in status, status
+    # A per-call worker just spawned may not have forked into its namespaces yet, or may still be
+    # entering them (seccomp is the last step): wait for one that finished entering.
+    def entered_worker_status():
+        for w in m.worker_children():
+            for pid in children_pids(w.pid):
+                try:
+                    status = Path(f"/proc/{pid}/status").read_text()
+                except FileNotFoundError:
+                    continue
+                if "Seccomp:\t2" in status:
+                    return status
+        return None
+    status = wait_until(entered_worker_status, 10, message="a worker under seccomp inside its namespaces")
+    assert "NoNewPrivs:\t1" in status, status
     assert "CapEff:\t0000000000000000" in status, status
     if level == "per-call":
         # Each call's process was destroyed after it: none of the first workers remains.

@@ -30,6 +30,9 @@ static inline void mcpd_fence(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
 int mcpd_set_parent_death_signal(int sig);
 /// prctl(PR_SET_NO_NEW_PRIVS, 1). Returns 0 or -errno.
 int mcpd_set_no_new_privs(void);
+/// sched_setscheduler(0, SCHED_BATCH): the calling process (and what it execs or forks) never
+/// preempts another task on wake-up. Needs no privilege. Returns 0 or -errno.
+int mcpd_set_batch_scheduling(void);
 /// close_range(first, ~0U, 0) via syscall (glibc may lack the wrapper). Returns 0 or -errno.
 int mcpd_close_from(int first);
 
