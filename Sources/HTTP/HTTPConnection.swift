@@ -150,8 +150,8 @@ public final class HTTPConnection: EventHandler {
     /// Sends a complete response to the current request.
     public func respond(status: Int, headers: [(String, String)] = [], body: [UInt8]) {
         guard isOpen, awaitingResponse, !isStreaming else { return }
-        HTTPResponseHead.append(status: status, headers: withPendingHeaders(headers), contentLength: body.count,
-                                close: !keepAliveAfterResponse, to: &output)
+        HTTPResponseHead.append(status: status, headers: headers, extraHeaders: takePendingHeaders(),
+                                contentLength: body.count, close: !keepAliveAfterResponse, to: &output)
         if !answeringHead { output.append(contentsOf: body) }
         completeResponse()
     }
@@ -160,8 +160,8 @@ public final class HTTPConnection: EventHandler {
     public func beginStream(status: Int, headers: [(String, String)]) {
         guard isOpen, awaitingResponse, !isStreaming else { return }
         isStreaming = true
-        HTTPResponseHead.append(status: status, headers: withPendingHeaders(headers), contentLength: nil,
-                                close: !keepAliveAfterResponse, to: &output)
+        HTTPResponseHead.append(status: status, headers: headers, extraHeaders: takePendingHeaders(),
+                                contentLength: nil, close: !keepAliveAfterResponse, to: &output)
         flushSoon()
     }
 
@@ -196,12 +196,13 @@ public final class HTTPConnection: EventHandler {
 
     private func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
 
-    private func withPendingHeaders(_ headers: [(String, String)]) -> [(String, String)] {
-        var all = headers
-        if !requestId.isEmpty { all.append(("X-Request-Id", requestId)) }
-        guard !pendingResponseHeaders.isEmpty else { return all }
-        defer { pendingResponseHeaders = [] }
-        return all + pendingResponseHeaders.filter { pending in !headers.contains { $0.0 == pending.0 } }
+    /// The fields every response to this request carries besides its own: X-Request-Id, then
+    /// the pending ones (rate limit fields); a response's own field of the same name wins.
+    private func takePendingHeaders() -> [(String, String)] {
+        var extra = pendingResponseHeaders
+        pendingResponseHeaders = []
+        if !requestId.isEmpty { extra.insert(("X-Request-Id", requestId), at: 0) }
+        return extra
     }
 
     /// Flushes now, or at the end of the batch when called from inside a request handler.

@@ -219,11 +219,17 @@ public struct HTTPRequestParser {
         var codings: [String] = []
         var hasTransferEncoding = false
         for header in request.headers {
-            if header.name == "content-length" {
+            // Lengths first: String == on two different names takes the slow, Unicode-aware path.
+            let nameLength = header.name.utf8.count
+            if nameLength == 14 && header.name == "content-length" {
+                if header.value.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) {
+                    lengths.append(header.value[...])  // the usual case: one plain number
+                    continue
+                }
                 // Not a list, but RFC 9110 §8.6 lets "5, 5" stand for a duplicated field; an empty
                 // element is malformed.
                 lengths.append(contentsOf: header.value.split(separator: ",", omittingEmptySubsequences: false).map { trimmed($0) })
-            } else if header.name == "transfer-encoding" {
+            } else if nameLength == 17 && header.name == "transfer-encoding" {
                 hasTransferEncoding = true
                 // A list: empty elements are allowed and ignored (RFC 9110 §5.6.1).
                 codings.append(contentsOf: header.value.split(separator: ",").map { trimmed($0).lowercased() }.filter { !$0.isEmpty })
@@ -288,6 +294,7 @@ public struct HTTPRequestParser {
             }
             // Header fields.
             var headers: [(name: String, value: String)] = []
+            headers.reserveCapacity(12)  // a client's usual few, without regrowing
             var hostIndex: Int?
             var lineStart = lineEnd + 1
             while lineStart < count {

@@ -28,29 +28,64 @@ public enum HTTPResponseHead {
     }
 
     /// Appends a status line and header fields, then either Content-Length or chunked framing.
-    public static func append(status: Int, headers: [(String, String)], contentLength: Int?, close: Bool,
-                              to buffer: inout [UInt8]) {
-        buffer.append(contentsOf: "HTTP/1.1 \(status) \(reason(for: status))\r\n".utf8)
-        for (name, value) in headers {
-            buffer.append(contentsOf: name.utf8)
-            buffer.append(contentsOf: ": ".utf8)
-            buffer.append(contentsOf: value.utf8)
-            buffer.append(contentsOf: "\r\n".utf8)
+    /// `extraHeaders` follow `headers`, except those whose name `headers` already has (the
+    /// connection's pending fields, which a response may override).
+    public static func append(status: Int, headers: [(String, String)], extraHeaders: [(String, String)] = [],
+                              contentLength: Int?, close: Bool, to buffer: inout [UInt8]) {
+        if status == 200 {
+            appendBytes(of: "HTTP/1.1 200 OK\r\n", to: &buffer)  // the usual one, without formatting
+        } else {
+            appendBytes(of: "HTTP/1.1 \(status) \(reason(for: status))\r\n", to: &buffer)
+        }
+        for (name, value) in headers { appendField(name, value, to: &buffer) }
+        for (name, value) in extraHeaders where !headers.contains(where: { $0.0.utf8.count == name.utf8.count && $0.0 == name }) {
+            appendField(name, value, to: &buffer)
         }
         if let contentLength {
-            buffer.append(contentsOf: "Content-Length: ".utf8)
-            buffer.append(contentsOf: String(contentLength).utf8)
-            buffer.append(contentsOf: "\r\n".utf8)
+            appendBytes(of: "Content-Length: ", to: &buffer)
+            DecimalDigits.append(contentLength, to: &buffer)
+            buffer.append(13)
+            buffer.append(10)
         } else {
-            buffer.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
+            appendBytes(of: "Transfer-Encoding: chunked\r\n", to: &buffer)
         }
-        if close { buffer.append(contentsOf: "Connection: close\r\n".utf8) }
-        buffer.append(contentsOf: "\r\n".utf8)
+        if close { appendBytes(of: "Connection: close\r\n", to: &buffer) }
+        buffer.append(13)
+        buffer.append(10)
+    }
+
+    private static func appendField(_ name: String, _ value: String, to buffer: inout [UInt8]) {
+        appendBytes(of: name, to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        buffer.append(UInt8(ascii: " "))
+        appendBytes(of: value, to: &buffer)
+        buffer.append(13)
+        buffer.append(10)
+    }
+
+    /// A string's UTF-8 as one copy: appending a String.UTF8View goes through a generic per-element
+    /// path (~170 instructions for a short field; a response head has about twenty).
+    static func appendBytes(of text: String, to buffer: inout [UInt8]) {
+        var text = text
+        text.withUTF8 { buffer.append(contentsOf: $0) }
     }
 
     /// The JSON error body every surface of the execute API shares: {"error":{"code","message"}}.
     /// Messages produced by the HTTP layer are fixed ASCII without quotes, so no escaping is needed.
     static func errorBody(_ error: HTTPError) -> [UInt8] {
         Array("{\"error\":{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}}".utf8)
+    }
+}
+
+/// Decimal digits of a non-negative Int appended without a String in between.
+enum DecimalDigits {
+    static func append(_ value: Int, to buffer: inout [UInt8]) {
+        var magnitude = max(value, 0)
+        let first = buffer.count
+        repeat {
+            buffer.append(UInt8(48 + magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        buffer[first...].reverse()
     }
 }

@@ -5,6 +5,7 @@ import JSON
 extension HTTPConnection {
     func respondJSONValue(_ status: Int, _ value: JSONValue, headers: [(String, String)] = []) {
         var body: [UInt8] = []
+        body.reserveCapacity(512)  // most answers fit: no regrowth while writing
         value.write(into: &body)
         respond(status: status, headers: [("Content-Type", "application/json")] + headers, body: body)
     }

@@ -100,22 +100,39 @@ public final class MCPService {
         return true
     }
 
-    /// Checked on every request, so on bytes: Character-based splitting cost ~18k instructions.
+    /// Checked on every request, so on bytes and without allocating: Character-based splitting
+    /// cost ~18k instructions.
     static func isLoopbackName(_ host: String) -> Bool {
-        let bytes = Array(host.utf8)
-        let localhost = "localhost".utf8
-        if ASCII.equalIgnoringCase(bytes, localhost) || host == "::1" || host == "[::1]" { return true }
-        if bytes.count > localhost.count + 1, bytes[bytes.count - localhost.count - 1] == UInt8(ascii: "."),
-           ASCII.equalIgnoringCase(bytes[(bytes.count - localhost.count)...], localhost) { return true }
-        // 127.0.0.0/8 written as a dotted quad, and nothing else ("127.0.0.1.evil.example" is a name).
-        let parts = bytes.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false)
-        return parts.count == 4 && parts[0].elementsEqual("127".utf8) && parts.allSatisfy(isOctet)
+        var host = host
+        return host.withUTF8 { bytes in
+            let localhost = "localhost".utf8
+            if ASCII.equalIgnoringCase(bytes, localhost) || bytes.elementsEqual("::1".utf8) || bytes.elementsEqual("[::1]".utf8) {
+                return true
+            }
+            if bytes.count > localhost.count + 1, bytes[bytes.count - localhost.count - 1] == UInt8(ascii: "."),
+               ASCII.equalIgnoringCase(bytes[(bytes.count - localhost.count)...], localhost) { return true }
+            return isLoopbackDottedQuad(bytes)
+        }
     }
 
-    /// A decimal number 0...255 of at most three digits, as UInt8("…") accepts it.
-    private static func isOctet(_ digits: ArraySlice<UInt8>) -> Bool {
-        guard !digits.isEmpty, digits.count <= 3, digits.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return false }
-        return digits.reduce(0) { $0 * 10 + Int($1 - 48) } <= 255
+    /// 127.0.0.0/8 written as a dotted quad (first part exactly "127", each part 0...255 in at most
+    /// three digits), and nothing else: "127.0.0.1.evil.example" is a name.
+    private static func isLoopbackDottedQuad(_ bytes: UnsafeBufferPointer<UInt8>) -> Bool {
+        var dots = 0, value = 0, digits = 0
+        for byte in bytes {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, dots > 0 || (value == 127 && digits == 3) else { return false }
+                dots += 1
+                value = 0
+                digits = 0
+                continue
+            }
+            guard byte >= 48 && byte <= 57, digits < 3 else { return false }
+            value = value * 10 + Int(byte - 48)
+            digits += 1
+            guard value <= 255 else { return false }
+        }
+        return dots == 3 && digits > 0
     }
 
     /// "http://example.com:8080" → "example.com"; "http://[::1]:80" → "::1".
@@ -127,14 +144,18 @@ public final class MCPService {
 
     /// The host part of a Host header or an origin's authority, without port or brackets, lowercased.
     static func hostName(_ authority: String) -> String {
-        var bytes = Array(authority.utf8)[...]
-        if let slash = bytes.firstIndex(of: UInt8(ascii: "/")) { bytes = bytes[..<slash] }
-        if bytes.first == UInt8(ascii: "[") {
-            guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return String(decoding: bytes, as: UTF8.self) }
-            return String(decoding: bytes[(bytes.startIndex + 1)..<close], as: UTF8.self)
+        var authority = authority
+        return authority.withUTF8 { all in
+            var bytes = all[...]
+            if let slash = bytes.firstIndex(of: UInt8(ascii: "/")) { bytes = bytes[..<slash] }
+            if bytes.first == UInt8(ascii: "[") {
+                guard let close = bytes.firstIndex(of: UInt8(ascii: "]")) else { return String(decoding: bytes, as: UTF8.self) }
+                return String(decoding: bytes[(bytes.startIndex + 1)..<close], as: UTF8.self)
+            }
+            if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) { bytes = bytes[..<colon] }
+            guard bytes.contains(where: { $0 >= 65 && $0 <= 90 }) else { return String(decoding: bytes, as: UTF8.self) }
+            return String(decoding: bytes.map(ASCII.lowercased), as: UTF8.self)
         }
-        if let colon = bytes.firstIndex(of: UInt8(ascii: ":")) { bytes = bytes[..<colon] }
-        return String(decoding: bytes.map(ASCII.lowercased), as: UTF8.self)
     }
 
     // MARK: streams and sessions

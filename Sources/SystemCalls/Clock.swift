@@ -102,15 +102,21 @@ public enum Random {
         return withUnsafeMutableBytes(of: &bytes) { raw -> String in
             raw[6] = (raw[6] & 0x0f) | 0x40
             raw[8] = (raw[8] & 0x3f) | 0x80
-            let hex: [UInt8] = Array("0123456789abcdef".utf8)
-            var out = [UInt8]()
-            out.reserveCapacity(36)
-            for i in 0..<16 {
-                if i == 4 || i == 6 || i == 8 || i == 10 { out.append(UInt8(ascii: "-")) }
-                out.append(hex[Int(raw[i] >> 4)])
-                out.append(hex[Int(raw[i] & 0x0f)])
+            // Written straight into the string's storage: one allocation per id (every call has one).
+            let hex: StaticString = "0123456789abcdef"
+            return String(unsafeUninitializedCapacity: 36) { out in
+                var position = 0
+                for i in 0..<16 {
+                    if i == 4 || i == 6 || i == 8 || i == 10 {
+                        out[position] = UInt8(ascii: "-")
+                        position += 1
+                    }
+                    out[position] = hex.utf8Start[Int(raw[i] >> 4)]
+                    out[position + 1] = hex.utf8Start[Int(raw[i] & 0x0f)]
+                    position += 2
+                }
+                return position
             }
-            return String(decoding: out, as: UTF8.self)
         }
     }
 }

@@ -79,6 +79,12 @@ struct MCPParsingTests {
         #expect(MCPService.isLoopbackName("127.1.2.3") && MCPService.isLoopbackName("app.localhost"))
         #expect(!MCPService.isLoopbackName("127.0.0.1.evil.example"))
         #expect(!MCPService.isLoopbackName("evil.example"))
+        // Dotted quads only: four parts of at most three digits, each ≤ 255, the first exactly 127.
+        #expect(!MCPService.isLoopbackName("127.0.0.256") && !MCPService.isLoopbackName("127.0.0"))
+        #expect(!MCPService.isLoopbackName("0127.0.0.1") && !MCPService.isLoopbackName("127..0.1"))
+        #expect(!MCPService.isLoopbackName("128.0.0.1") && !MCPService.isLoopbackName("127.0.0.1."))
+        #expect(MCPService.isLoopbackName("LOCALHOST") && !MCPService.isLoopbackName("localhost.evil"))
+        #expect(MCPService.hostName("LocalHost:80") == "localhost")
     }
 
     @Test func eventIdsNameTheirStream() {
