@@ -25,6 +25,7 @@
 #
 # Environment:
 #   BENCH_SECONDS=10                      duration of each wrk run
+#   BENCH_REPEAT=3                        wrk runs per row; the row reports the median run
 #   BENCH_THREADS=2 BENCH_CONNECTIONS=16  wrk's threads and connections
 #   BENCH_ONLY="session,oneshot"          run only these rows (names above; "mcpd" = session,
 #                                         stateless, execute, per-call); results file untouched
@@ -38,6 +39,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$ROOT"
 
 SECONDS_PER_RUN=${BENCH_SECONDS:-10}
+REPEAT=${BENCH_REPEAT:-3}
 THREADS=${BENCH_THREADS:-2}
 CONNECTIONS=${BENCH_CONNECTIONS:-16}
 ONLY=${BENCH_ONLY:-}
@@ -234,7 +236,7 @@ mkdir -p "$OUT_DIR"
 wrk_args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
 
 # Results per row: calls/s, p50 ms, p99 ms, peak RSS (MB and processes), a note.
-declare -A RATE P50 P99 RSS NOTE LABEL
+declare -A RATE RUNS P50 P99 RSS NOTE LABEL
 LABEL[nginx]="(1) nginx fixed JSON (floor)"
 LABEL[sdk]="(2) Python SDK echo, stateless JSON (peer)"
 LABEL[session]="(3) mcpd echo tools/call, Streamable HTTP session"
@@ -245,40 +247,56 @@ LABEL[stdio-mcpd]="(7) mcp-server-time hosted by mcpd"
 LABEL[stdio-proxy]="(7') mcp-server-time behind mcp-proxy"
 ROW_ORDER="nginx sdk session stateless execute per-call stdio-mcpd stdio-proxy"
 
-# One wrk run against the server running now: its figures go into the row's arrays. wrk runs in
-# the background and we `wait` for it: wrk catches SIGINT and exits normally, and bash would then
-# skip our INT trap; `wait` lets the trap abort the run at once.
+# wrk runs against the server running now, BENCH_REPEAT of them back to back: the row keeps the
+# median run by calls/s (its p50 and p99 with it), so one lucky or unlucky slice of this shared
+# VM does not decide a ratio. wrk runs in the background and we `wait` for it: wrk catches SIGINT
+# and exits normally, and bash would then skip our INT trap; `wait` lets the trap abort the run.
 measure() { # row wrk-arguments...
-    local row=$1 out=$OUT_DIR/$1.txt rss_file=$WORK/$1.rss line rps ok failed seconds
+    local row=$1 rss_file=$WORK/$1.rss run out rates="" median_run
     shift
-    say "${LABEL[$row]}: wrk ${wrk_args[*]} $*"
+    say "${LABEL[$row]}: wrk ${wrk_args[*]} $* ($REPEAT runs)"
     "$BENCH_PY" "$ROOT/bench/probe.py" rss-tree "$server_pid" "$rss_file" &
     sampler_pid=$!
     sleep 0.3 # the sampler's first sample is of the idle server
-    "$WRK" "${wrk_args[@]}" "$@" >"$out" 2>&1 &
-    wrk_pid=$!
-    wait "$wrk_pid" || { cat "$out" >&2; wrk_pid=""; die "wrk failed"; }
-    wrk_pid=""
+    for run in $(seq 1 "$REPEAT"); do
+        out=$OUT_DIR/$row.$run.txt
+        "$WRK" "${wrk_args[@]}" "$@" >"$out" 2>&1 &
+        wrk_pid=$!
+        wait "$wrk_pid" || { cat "$out" >&2; wrk_pid=""; die "wrk failed"; }
+        wrk_pid=""
+        cat "$out" >&2
+        rates+="$(run_rate "$out") $run"$'\n'
+    done
     kill -TERM "$sampler_pid" && wait "$sampler_pid" || true
     sampler_pid=""
-    cat "$out" >&2
+    median_run=$(sort -n <<<"${rates%$'\n'}" | awk '{ line[NR] = $2 } END { print line[int((NR + 1) / 2)] }')
+    out=$OUT_DIR/$row.$median_run.txt
+    cp "$out" "$OUT_DIR/$row.txt"
+    RATE[$row]=$(run_rate "$out")
+    RUNS[$row]=$(sort -n <<<"${rates%$'\n'}" | awk '{ printf "%s%s", (NR > 1 ? "/" : ""), $1 }')
     P50[$row]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     P99[$row]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
     RSS[$row]="$(calc "$(field "$(cat "$rss_file")" peak_kb) / 1024" | xargs printf '%.1f') MB, $(field "$(cat "$rss_file")" processes) proc"
-    line=$(grep -E '^bench-calls:' "$out" || true)
-    if [ -n "$line" ]; then # the Lua script's own count of answered calls
-        ok=$(field "$line" ok)
-        failed=$(field "$line" failed)
-        seconds=$(field "$line" seconds)
-        RATE[$row]=$(calc "$ok / $seconds" | xargs printf '%.0f')
-        [ "$failed" = 0 ] || NOTE[$row]+="$failed calls failed; "
+    for run in $(seq 1 "$REPEAT"); do
+        out=$OUT_DIR/$row.$run.txt
+        line=$(grep -E '^bench-calls:' "$out" || true)
+        if [ -n "$line" ] && [ "$(field "$line" failed)" != 0 ]; then NOTE[$row]+="run $run: $(field "$line" failed) calls failed; "; fi
+        if grep -Eq '^ *(Non-2xx or 3xx responses|Socket errors):' "$out"; then
+            NOTE[$row]+="wrk run $run: $(grep -E '^ *(Non-2xx or 3xx responses|Socket errors):' "$out" | xargs); "
+            say "WARNING: ${LABEL[$row]} had errors (see $out)"
+        fi
+    done
+}
+
+# One run's calls/s: the Lua script's own count of answered calls when it reports one, else
+# wrk's requests/s.
+run_rate() { # wrk-output-file
+    local line
+    line=$(grep -E '^bench-calls:' "$1" || true)
+    if [ -n "$line" ]; then
+        calc "$(field "$line" ok) / $(field "$line" seconds)" | xargs printf '%.0f'
     else
-        rps=$(awk '/^Requests\/sec:/ { print $2 }' "$out")
-        RATE[$row]=$(printf '%.0f' "$rps")
-    fi
-    if grep -Eq '^ *(Non-2xx or 3xx responses|Socket errors):' "$out"; then
-        NOTE[$row]+="wrk: $(grep -E '^ *(Non-2xx or 3xx responses|Socket errors):' "$out" | xargs); "
-        say "WARNING: ${LABEL[$row]} had errors (see $out)"
+        printf '%.0f' "$(awk '/^Requests\/sec:/ { print $2 }' "$1")"
     fi
 }
 
@@ -448,16 +466,16 @@ target_line() { # text value op target [target as shown]
 }
 
 table=$(
-    echo "| row | calls/s | p50 | p99 | peak RSS |"
-    echo "| --- | ---: | ---: | ---: | ---: |"
+    echo "| row | calls/s (median run) | every run | p50 | p99 | peak RSS |"
+    echo "| --- | ---: | ---: | ---: | ---: | ---: |"
     for row in $ROW_ORDER; do
         case "$row" in stdio-*) wanted stdio || continue ;; *) wanted "$row" || continue ;; esac
         if have "$row"; then
             note=${NOTE[$row]:-}
-            printf '| %s | %s | %s ms | %s ms | %s |\n' "${LABEL[$row]}${note:+ (${note%; })}" "${RATE[$row]}" \
-                "${P50[$row]}" "${P99[$row]}" "${RSS[$row]}"
+            printf '| %s | %s | %s | %s ms | %s ms | %s |\n' "${LABEL[$row]}${note:+ (${note%; })}" "${RATE[$row]}" \
+                "${RUNS[$row]}" "${P50[$row]}" "${P99[$row]}" "${RSS[$row]}"
         else
-            printf '| %s | %s | — | — | — |\n' "${LABEL[$row]}" "${NOTE[$row]:-not run}"
+            printf '| %s | %s | — | — | — | — |\n' "${LABEL[$row]}" "${NOTE[$row]:-not run}"
         fi
     done
     if wanted oneshot; then
@@ -501,7 +519,8 @@ table=$(
         target_line "supervisor RSS with ${SHOT[streams]:-?} SSE streams = ${SHOT[streams_mb]:-?} MB" "${SHOT[streams_mb]:-}" "<=" 150 "150 MB"
     fi
     echo
-    echo "wrk ${wrk_args[*]} on loopback, each server alone. calls/s counts answered calls: for"
+    echo "wrk ${wrk_args[*]} on loopback, each server alone, $REPEAT runs back to back; a row shows its"
+    echo "median run (p50 and p99 are that run's) and every run's calls/s. calls/s counts answered calls: for"
     echo "nginx a request; for the MCP rows a tools/call answered with a result (the one initialize and"
     echo "notifications/initialized per connection are not counted); for (5) a call whose stream ended"
     echo "with \`final\` (two requests: POST /mcp/execute, GET /mcp/stream), whose p50/p99 are per request."

@@ -36,8 +36,12 @@ public struct HTTPRequest: Sendable {
         // Lengths first: String == on two different names takes its slow, Unicode-aware path,
         // and a request's dozen lookups each pass most of its headers.
         let length = name.utf8.count
-        for header in headers where header.name.utf8.count == length && header.name == name { return header.value }
-        return nil
+        return headers.withUnsafeBufferPointer { fields in
+            for index in fields.indices where fields[index].name.utf8.count == length && fields[index].name == name {
+                return fields[index].value
+            }
+            return nil
+        }
     }
 }
 

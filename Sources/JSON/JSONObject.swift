@@ -90,7 +90,15 @@ public struct JSONObject: Sendable, Sequence {
     public var underestimatedCount: Int { members.count }
 
     private func index(of key: String) -> Int? {
-        members.firstIndex { sameKey($0.key, key) }
+        // A plain loop over the storage: firstIndex copied each member (retain and release) to
+        // hand it to the closure.
+        let length = key.utf8.count
+        return members.withUnsafeBufferPointer { buffer in
+            for index in buffer.indices where buffer[index].key.utf8.count == length && buffer[index].key == key {
+                return index
+            }
+            return nil
+        }
     }
 }
 

@@ -138,18 +138,23 @@ extension JSONValue {
             JSONWriter.appendString(string, to: &buffer)
         case .array(let elements):
             buffer.append(UInt8(ascii: "["))
-            for (index, element) in elements.enumerated() {
-                if index > 0 { buffer.append(UInt8(ascii: ",")) }
-                element.write(into: &buffer)
+            // Through the storage: iterating copied (retained and released) every element.
+            elements.withUnsafeBufferPointer { elements in
+                for index in elements.indices {
+                    if index > 0 { buffer.append(UInt8(ascii: ",")) }
+                    elements[index].write(into: &buffer)
+                }
             }
             buffer.append(UInt8(ascii: "]"))
         case .object(let object):
             buffer.append(UInt8(ascii: "{"))
-            for (index, member) in object.members.enumerated() {
-                if index > 0 { buffer.append(UInt8(ascii: ",")) }
-                JSONWriter.appendString(member.key, to: &buffer)
-                buffer.append(UInt8(ascii: ":"))
-                member.value.write(into: &buffer)
+            object.members.withUnsafeBufferPointer { members in
+                for index in members.indices {
+                    if index > 0 { buffer.append(UInt8(ascii: ",")) }
+                    JSONWriter.appendString(members[index].key, to: &buffer)
+                    buffer.append(UInt8(ascii: ":"))
+                    members[index].value.write(into: &buffer)
+                }
             }
             buffer.append(UInt8(ascii: "}"))
         }
