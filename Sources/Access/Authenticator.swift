@@ -48,19 +48,23 @@ public final class Authenticator {
 
     public enum Outcome: Equatable { case identity(Identity), missing, malformed, unknown }
 
+    /// The token of "Bearer" (any case), one or more spaces, the token; nil when malformed.
+    /// Read as bytes, in place: this runs on every request.
+    private static func bearerToken(_ field: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
+        let scheme = "bearer".utf8
+        guard field.count > scheme.count, zip(field.prefix(scheme.count), scheme).allSatisfy({ ($0 | 0x20) == $1 }),
+              field[scheme.count] == 32 else { return nil }
+        var start = scheme.count, end = field.count
+        while start < end && (field[start] == 32 || field[start] == 9) { start += 1 }
+        while end > start && (field[end - 1] == 32 || field[end - 1] == 9) { end -= 1 }
+        let token = field[start..<end]
+        guard !token.isEmpty, !token.contains(32) else { return nil }
+        return Array(token)
+    }
+
     public func authenticate(authorization: String?) -> Outcome {
-        guard let authorization else { return .missing }
-        // "Bearer" (any case), one or more spaces, the token; read as bytes, once per request.
-        var bytes = Array(authorization.utf8)[...]
-        let scheme = Array("bearer".utf8)
-        guard bytes.count > scheme.count,
-              zip(bytes.prefix(scheme.count), scheme).allSatisfy({ ($0 | 0x20) == $1 }),
-              bytes[bytes.startIndex + scheme.count] == 32 else { return .malformed }
-        bytes = bytes.dropFirst(scheme.count)
-        while let first = bytes.first, first == 32 || first == 9 { bytes = bytes.dropFirst() }
-        while let last = bytes.last, last == 32 || last == 9 { bytes = bytes.dropLast() }
-        guard !bytes.isEmpty, !bytes.contains(32) else { return .malformed }
-        let presented = Array(bytes)
+        guard var authorization else { return .missing }
+        guard let presented = authorization.withUTF8(Authenticator.bearerToken) else { return .malformed }
         var match: Identity? = nil
         // Every credential is compared, whatever matched, so timing says nothing about which.
         for credential in credentials where constantTimeEqual(credential.bytes, presented) {

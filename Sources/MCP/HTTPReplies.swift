@@ -25,9 +25,13 @@ extension HTTPRequest {
     /// and ASCII case. Scans bytes: this runs on every POST, and splitting into Substrings and
     /// trimming by Character cost ~36k instructions a request.
     func accepts(_ mediaType: String) -> Bool {
-        guard let accept = header("accept") else { return false }
-        let wanted = Array(mediaType.utf8)
-        let value = Array(accept.utf8)
+        guard var accept = header("accept") else { return false }
+        var mediaType = mediaType
+        return accept.withUTF8 { value in mediaType.withUTF8 { wanted in Self.lists(value, wanted) } }
+    }
+
+    /// Whether the Accept field value `value` lists the media type `wanted`.
+    private static func lists(_ value: UnsafeBufferPointer<UInt8>, _ wanted: UnsafeBufferPointer<UInt8>) -> Bool {
         var itemStart = 0
         while itemStart <= value.count {
             var itemEnd = itemStart

@@ -74,9 +74,15 @@ public struct MemberServer: Sendable {
     /// Whether a tool name holds the separator, on bytes: String.contains(String) cost ~4.7k
     /// instructions, on every call's end.
     static func containsSeparator(_ name: String) -> Bool {
-        let bytes = Array(name.utf8), separator = Array(Self.separator.utf8)
-        guard bytes.count >= separator.count else { return false }
-        return (0...(bytes.count - separator.count)).contains { bytes[$0..<($0 + separator.count)].elementsEqual(separator) }
+        var name = name, separator = Self.separator
+        return name.withUTF8 { bytes in
+            separator.withUTF8 { separator in
+                guard bytes.count >= separator.count else { return false }
+                return (0...(bytes.count - separator.count)).contains {
+                    UnsafeBufferPointer(rebasing: bytes[$0..<($0 + separator.count)]).elementsEqual(separator)
+                }
+            }
+        }
     }
 
     /// Ids become tool-name prefixes, so they keep to the characters tool names allow.
