@@ -58,6 +58,10 @@ struct JSONParser {
     /// copied on write.
     private var pendingValues: [JSONValue] = []
     private var pendingKeys: [String] = []
+    /// How much of each stack is live. A closed container's entries are not removed but left to be
+    /// overwritten: Array.removeLast(n) cost ~60 instructions a container (callgrind).
+    private var valueCount = 0
+    private var keyCount = 0
     private var openContainers: [OpenContainer] = []
 
     private struct OpenContainer {
@@ -102,7 +106,7 @@ struct JSONParser {
                     value = .object(JSONObject())
                 } else {
                     openContainers.append(
-                        OpenContainer(isObject: true, firstValue: pendingValues.count, firstKey: pendingKeys.count))
+                        OpenContainer(isObject: true, firstValue: valueCount, firstKey: keyCount))
                     try parseMemberName(afterComma: false)
                     continue nextValue
                 }
@@ -115,7 +119,7 @@ struct JSONParser {
                     value = .array([])
                 } else {
                     openContainers.append(
-                        OpenContainer(isObject: false, firstValue: pendingValues.count, firstKey: pendingKeys.count))
+                        OpenContainer(isObject: false, firstValue: valueCount, firstKey: keyCount))
                     continue nextValue
                 }
             case UInt8(ascii: "\""):
@@ -138,7 +142,7 @@ struct JSONParser {
             // A complete value: hand it to the innermost open container, closing every container
             // that ends right after it.
             while let container = openContainers.last {
-                pendingValues.append(value)
+                push(value)
                 skipWhitespace()
                 let closer = container.isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
                 guard position < bytes.count else {
@@ -168,6 +172,11 @@ struct JSONParser {
         }
     }
 
+    private mutating func push(_ value: JSONValue) {
+        if valueCount < pendingValues.count { pendingValues[valueCount] = value } else { pendingValues.append(value) }
+        valueCount += 1
+    }
+
     private mutating func checkDepth() throws(JSONParseError) {
         if openContainers.count >= maxDepth {
             throw JSONParseError(offset: position, message: "nesting deeper than \(max(maxDepth, 0)) levels")
@@ -185,7 +194,9 @@ struct JSONParser {
             }
             throw JSONParseError(offset: position, message: "expected a member name, found \(describe(byte))")
         }
-        pendingKeys.append(try parseString())
+        let key = try parseString()
+        if keyCount < pendingKeys.count { pendingKeys[keyCount] = key } else { pendingKeys.append(key) }
+        keyCount += 1
         skipWhitespace()
         guard position < bytes.count else { throw endOfInput("expected ':'") }
         guard bytes[position] == UInt8(ascii: ":") else {
@@ -197,19 +208,19 @@ struct JSONParser {
     private mutating func closeContainer(_ container: OpenContainer) -> JSONValue {
         openContainers.removeLast()
         if container.isObject {
-            let count = pendingValues.count - container.firstValue
+            let count = valueCount - container.firstValue
             var members: [JSONObject.Element] = []
             members.reserveCapacity(count)
             for offset in 0..<count {
                 members.append(
                     (key: pendingKeys[container.firstKey + offset], value: pendingValues[container.firstValue + offset]))
             }
-            pendingKeys.removeLast(pendingKeys.count - container.firstKey)
-            pendingValues.removeLast(pendingValues.count - container.firstValue)
+            keyCount = container.firstKey
+            valueCount = container.firstValue
             return .object(JSONObject(uniqueMembers: JSONObject.removingDuplicateKeys(members)))
         } else {
-            let elements = Array(pendingValues[container.firstValue...])
-            pendingValues.removeLast(pendingValues.count - container.firstValue)
+            let elements = Array(pendingValues[container.firstValue..<valueCount])
+            valueCount = container.firstValue
             return .array(elements)
         }
     }
