@@ -26,6 +26,8 @@ public final class HTTPConnection: EventHandler {
     /// Output produced while handling requests is sent once, when the batch is handled: one
     /// send(2) for a response (or for several pipelined ones) instead of one per piece.
     private var flushPending = false
+    /// A flush is queued to run after the loop's current batch of events.
+    private var flushScheduled = false
     private var writeInterest = false
     private var readPaused = false
     public private(set) var isOpen = true
@@ -206,8 +208,19 @@ public final class HTTPConnection: EventHandler {
     }
 
     /// Flushes now, or at the end of the batch when called from inside a request handler.
+    /// Output made while handling a request goes out when the handler returns. Output made by
+    /// another event (a worker's result, a stream's event) goes out once the loop has dispatched
+    /// its whole batch of ready events, so that a batch's responses are written together rather
+    /// than one between each worker message.
     private func flushSoon() {
-        if processing { flushPending = true } else { flush() }
+        if processing { flushPending = true; return }
+        guard !flushScheduled else { return }
+        flushScheduled = true
+        server.loop.runSoon { [weak self] in
+            guard let self else { return }
+            self.flushScheduled = false
+            self.flush()
+        }
     }
 
     private func flush() {
