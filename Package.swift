@@ -74,6 +74,7 @@ let package = Package(
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging", "Sandbox"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "EventLoop", "JSON", "SystemCalls"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
+        .testTarget(name: "CallsTests", dependencies: ["Calls", "Pool"]),
         .testTarget(name: "SystemCallsTests", dependencies: ["SystemCalls"]),
         .testTarget(name: "AccessTests", dependencies: ["Access"]),
         .testTarget(name: "SandboxTests", dependencies: ["Sandbox", "JSON"]),
