@@ -207,7 +207,6 @@ public final class HTTPConnection: EventHandler {
         return extra
     }
 
-    /// Flushes now, or at the end of the batch when called from inside a request handler.
     /// Output made while handling a request goes out when the handler returns. Output made by
     /// another event (a worker's result, a stream's event) goes out once the loop has dispatched
     /// its whole batch of ready events, so that a batch's responses are written together rather

@@ -43,7 +43,7 @@ public enum HTTPResponseHead {
         }
         if let contentLength {
             appendBytes(of: "Content-Length: ", to: &buffer)
-            DecimalDigits.append(contentLength, to: &buffer)
+            appendBytes(of: String(contentLength), to: &buffer)
             buffer.append(13)
             buffer.append(10)
         } else {
@@ -74,18 +74,5 @@ public enum HTTPResponseHead {
     /// Messages produced by the HTTP layer are fixed ASCII without quotes, so no escaping is needed.
     static func errorBody(_ error: HTTPError) -> [UInt8] {
         Array("{\"error\":{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}}".utf8)
-    }
-}
-
-/// Decimal digits of a non-negative Int appended without a String in between.
-enum DecimalDigits {
-    static func append(_ value: Int, to buffer: inout [UInt8]) {
-        var magnitude = max(value, 0)
-        let first = buffer.count
-        repeat {
-            buffer.append(UInt8(48 + magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        buffer[first...].reverse()
     }
 }
