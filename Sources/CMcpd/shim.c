@@ -8,6 +8,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
 #include <spawn.h>
@@ -251,23 +252,15 @@ int mcpd_is_stream_listener(int fd) {
     return type == SOCK_STREAM && listening;
 }
 
-int mcpd_notify_send(const char *path, const char *message, size_t length, int fd) {
-    struct sockaddr_un addr;
-    memset(&addr, 0, sizeof addr);
-    addr.sun_family = AF_UNIX;
-    size_t path_length = strlen(path);
-    if (path_length == 0 || path_length >= sizeof addr.sun_path) return -EINVAL;
-    memcpy(addr.sun_path, path, path_length);
-    if (path[0] == '@') addr.sun_path[0] = 0;  // abstract namespace
-    socklen_t addr_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
-
-    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (sock < 0) return -errno;
-    struct iovec iov = { .iov_base = (void *)message, .iov_len = length };
+/// sendmsg of one message to `addr` (NULL: the connected peer), with `fd` attached (SCM_RIGHTS)
+/// when fd >= 0. Returns 0 or -errno.
+static int send_message(int sock, const struct sockaddr_un *addr, socklen_t addr_length,
+                        const void *data, size_t length, int fd) {
+    struct iovec iov = { .iov_base = (void *)data, .iov_len = length };
     struct msghdr msg;
     memset(&msg, 0, sizeof msg);
-    msg.msg_name = &addr;
-    msg.msg_namelen = addr_length;
+    msg.msg_name = (void *)addr;
+    msg.msg_namelen = addr ? addr_length : 0;
     msg.msg_iov = &iov;
     msg.msg_iovlen = 1;
     char control[CMSG_SPACE(sizeof(int))];
@@ -281,10 +274,26 @@ int mcpd_notify_send(const char *path, const char *message, size_t length, int f
         cmsg->cmsg_len = CMSG_LEN(sizeof(int));
         memcpy(CMSG_DATA(cmsg), &fd, sizeof(int));
     }
-    ssize_t sent = sendmsg(sock, &msg, MSG_NOSIGNAL);
-    int error = sent < 0 ? errno : 0;
+    ssize_t sent;
+    do { sent = sendmsg(sock, &msg, MSG_NOSIGNAL); } while (sent < 0 && errno == EINTR);
+    return sent < 0 ? -errno : 0;
+}
+
+int mcpd_notify_send(const char *path, const char *message, size_t length, int fd) {
+    struct sockaddr_un addr;
+    memset(&addr, 0, sizeof addr);
+    addr.sun_family = AF_UNIX;
+    size_t path_length = strlen(path);
+    if (path_length == 0 || path_length >= sizeof addr.sun_path) return -EINVAL;
+    memcpy(addr.sun_path, path, path_length);
+    if (path[0] == '@') addr.sun_path[0] = 0;  // abstract namespace
+    socklen_t addr_length = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + path_length);
+
+    int sock = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (sock < 0) return -errno;
+    int rc = send_message(sock, &addr, addr_length, message, length, fd);
     close(sock);
-    return sent < 0 ? -error : 0;
+    return rc;
 }
 
 int mcpd_accept(int listener) {
@@ -300,4 +309,64 @@ long mcpd_getrandom(void *buffer, size_t length) {
 int mcpd_set_batch_scheduling(void) {
     struct sched_param no_priority = { .sched_priority = 0 };
     return sched_setscheduler(0, SCHED_BATCH, &no_priority) == 0 ? 0 : -errno;
+}
+
+pid_t mcpd_fork_for_parent(void) {
+#if defined(SYS_clone3) && defined(PR_GET_TID_ADDRESS)
+    // glibc's fork has the kernel store the child's id in the thread descriptor (CLONE_CHILD_SETTID
+    // on the address glibc gave set_tid_address at start); raise, pthread_kill and PI mutexes read it.
+    int *tid_address = NULL;
+    if (prctl(PR_GET_TID_ADDRESS, &tid_address, 0, 0, 0) != 0) return -errno;
+    if (tid_address == NULL) return -ENOSYS;
+    void *robust_head = NULL;
+    size_t robust_length = 0;
+    int has_robust_list = syscall(SYS_get_robust_list, 0, &robust_head, &robust_length) == 0 && robust_head != NULL;
+    struct clone_args args;
+    memset(&args, 0, sizeof args);
+    args.flags = CLONE_PARENT | CLONE_CHILD_SETTID | CLONE_CHILD_CLEARTID;
+    args.child_tid = (uint64_t)(uintptr_t)tid_address;
+    // exit_signal stays 0: clone3 refuses one with CLONE_PARENT, and the child takes ours (SIGCHLD).
+    long pid = syscall(SYS_clone3, &args, sizeof args);
+    if (pid < 0) return -errno;
+    // The kernel does not carry the robust-futex list into a new process; glibc's fork re-registers it.
+    if (pid == 0 && has_robust_list) syscall(SYS_set_robust_list, robust_head, robust_length);
+    return (pid_t)pid;
+#else
+    return -ENOSYS;
+#endif
+}
+
+int mcpd_send_with_fd(int socket, const void *data, size_t length, int fd) {
+    return send_message(socket, NULL, 0, data, length, fd);
+}
+
+long mcpd_receive_with_fd(int socket, void *buffer, size_t capacity, int *fd) {
+    *fd = -1;
+    struct iovec iov = { .iov_base = buffer, .iov_len = capacity };
+    struct msghdr msg;
+    memset(&msg, 0, sizeof msg);
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    char control[CMSG_SPACE(sizeof(int))];
+    memset(control, 0, sizeof control);
+    msg.msg_control = control;
+    msg.msg_controllen = sizeof control;
+    ssize_t received;
+    do { received = recvmsg(socket, &msg, MSG_CMSG_CLOEXEC); } while (received < 0 && errno == EINTR);
+    if (received < 0) return -errno;
+    for (struct cmsghdr *cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL; cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS && cmsg->cmsg_len >= CMSG_LEN(sizeof(int))) {
+            memcpy(fd, CMSG_DATA(cmsg), sizeof(int));
+        }
+    }
+    // A message cut short (MSG_TRUNC, MSG_CTRUNC) is not the one that was sent.
+    if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+        if (*fd >= 0) { close(*fd); *fd = -1; }
+        return -EMSGSIZE;
+    }
+    return (long)received;
+}
+
+int mcpd_set_process_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0) == 0 ? 0 : -errno;
 }

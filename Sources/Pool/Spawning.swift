@@ -19,6 +19,8 @@ enum Spawning {
     /// The mcp-worker flag that makes it a pre-exec step for a stdio server (see mcp-worker's ExecShim).
     static let execShimFlag = "--exec-stdio"
     static let defaultSearchPath = "/usr/local/bin:/usr/bin:/bin"
+    /// mcp-worker's whole environment: nothing of the supervisor's (no tokens, no NOTIFY_SOCKET).
+    static let workerEnvironment = ["PATH=\(defaultSearchPath)", "LANG=C.UTF-8"]
 
     /// mcp-worker with its end of a SOCK_SEQPACKET pair and the call table, nothing else.
     static func mcpWorker(_ configuration: PoolConfiguration, table: CallTable, workerSlot: Int,
@@ -30,11 +32,10 @@ enum Spawning {
                          "--worker-slot", String(workerSlot), "--supervisor-pid", String(getpid()),
                          "--log-level", configuration.logLevel]
             + sandboxArguments(configuration.sandbox, hidden: configuration.hiddenPaths, cgroup: cgroup)
-        let environment = ["PATH=\(defaultSearchPath)", "LANG=C.UTF-8"]
         defer { Descriptor.close(theirs) }
         do {
             let pid = try Process.spawn(path: configuration.workerExecutable, arguments: arguments,
-                                        environment: environment, keepDescriptors: [theirs, table.descriptor])
+                                        environment: workerEnvironment, keepDescriptors: [theirs, table.descriptor])
             return SpawnedProcess(pid: pid, channel: mine, stderr: nil)
         } catch {
             Descriptor.close(mine)

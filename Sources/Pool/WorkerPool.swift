@@ -28,6 +28,11 @@ public final class WorkerPool {
     private var cgroupFailureLogged = false
     private var nextSpawnAllowedMs: Int64 = 0
     private var shuttingDown = false
+    /// A per-call pool's fork server, started with its first worker (nil: not yet, or after it failed).
+    private var forkServer: ForkServer?
+    /// Consecutive fork-server failures; at `forkServerAttempts` the pool spawns every worker itself.
+    private var forkServerFailures = 0
+    private static let forkServerAttempts = 3
     /// Calls one worker runs at once.
     private let workerCapacity: Int
     /// For log lines: "mcp-worker", or the stdio server's id.
@@ -64,6 +69,7 @@ public final class WorkerPool {
 
     deinit {
         if let ticker { loop.cancel(ticker) }
+        forkServer?.stop()
     }
 
     // MARK: counts
@@ -357,6 +363,12 @@ public final class WorkerPool {
     /// Reaps this pool's exited workers (on SIGCHLD). Only its own pids: several pools can share a
     /// supervisor, each reaping its own.
     public func reapChildren() {
+        if let server = forkServer, server.reapIfExited() {
+            // Killed from outside: the next worker starts a new one.
+            Log.warn("the fork server exited", ["pool": poolName, "pid": String(server.pid)])
+            forkServer?.stop()
+            forkServer = nil
+        }
         var reapedAny = false
         for (pid, worker) in workers {
             let status: ExitStatus
@@ -488,7 +500,7 @@ public final class WorkerPool {
         do {
             switch configuration.launcher {
             case .mcpWorker:
-                spawned = try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot, cgroup: cgroup)
+                spawned = try startMcpWorker(tableSlot: tableSlot, cgroup: cgroup)
             case .stdio(let launch):
                 spawned = try Spawning.stdioServer(launch, shim: configuration.workerExecutable, hidden: configuration.hiddenPaths,
                                                    cgroup: cgroup)
@@ -534,6 +546,34 @@ public final class WorkerPool {
             return
         }
         onCountsChanged?()
+    }
+
+    /// An mcp-worker for `tableSlot`: forked by the fork server in a per-call pool (where start-up
+    /// is paid on every call), spawned otherwise, and whenever the fork server keeps failing.
+    private func startMcpWorker(tableSlot: Int, cgroup: String?) throws(SystemError) -> SpawnedProcess {
+        if configuration.sandbox.isPerCall && forkServerFailures < Self.forkServerAttempts {
+            do {
+                let server: ForkServer
+                if let running = forkServer {
+                    server = running
+                } else {
+                    server = try ForkServer.start(configuration, table: table)
+                    forkServer = server
+                }
+                let spawned = try server.fork(workerSlot: tableSlot, cgroup: cgroup)
+                forkServerFailures = 0
+                return spawned
+            } catch {
+                forkServerFailures += 1
+                forkServer?.stop()
+                forkServer = nil
+                let given = forkServerFailures >= Self.forkServerAttempts
+                Log.warn(given ? "the fork server keeps failing; workers are spawned from now on"
+                               : "the fork server failed; this worker is spawned, the next forked by a new server",
+                         ["pool": poolName, "error": error.description])
+            }
+        }
+        return try Spawning.mcpWorker(configuration, table: table, workerSlot: tableSlot, cgroup: cgroup)
     }
 
     // MARK: upkeep
@@ -670,6 +710,8 @@ public final class WorkerPool {
     /// `reapChildren` on SIGCHLD until `hasWorkers` is false, then drop the pool.
     public func beginShutdown() {
         shuttingDown = true
+        forkServer?.stop()
+        forkServer = nil
         let killAt = Clock.monotonicMillis() + configuration.cancelGraceMs
         for worker in workers.values {
             removeFromAvailable(worker)
@@ -682,6 +724,8 @@ public final class WorkerPool {
     /// SIGKILLs whatever is left, process groups included, and waits for it, so that no worker (nor
     /// anything a stdio server started) outlives the supervisor.
     public func killRemaining() {
+        forkServer?.stop()
+        forkServer = nil
         for worker in workers.values {
             worker.closeEverything()
             Process.signalGroup(worker.pid, SIGKILL)

@@ -120,6 +120,30 @@ public enum Socket {
         }
     }
 
+    /// Sends one message on a connected socket with `descriptor` attached (SCM_RIGHTS).
+    public static func send(_ fd: Int32, _ bytes: [UInt8], passing descriptor: Int32) throws(SystemError) {
+        let rc = bytes.withUnsafeBytes { mcpd_send_with_fd(fd, $0.baseAddress, $0.count, descriptor) }
+        guard rc == 0 else { throw SystemError("sendmsg", errno: -rc) }
+    }
+
+    /// Receives one message of at most `capacity` bytes and the descriptor that came with it, if
+    /// any (close-on-exec); nil at end of file. Blocks, or as long as SO_RCVTIMEO allows (EAGAIN).
+    public static func receive(_ fd: Int32, capacity: Int) throws(SystemError) -> (bytes: [UInt8], descriptor: Int32?)? {
+        var descriptor: Int32 = -1
+        var bytes = [UInt8](repeating: 0, count: capacity)
+        let n = bytes.withUnsafeMutableBytes { mcpd_receive_with_fd(fd, $0.baseAddress, $0.count, &descriptor) }
+        guard n >= 0 else { throw SystemError("recvmsg", errno: Int32(-n)) }
+        if n == 0 && descriptor < 0 { return nil }
+        return (Array(bytes[0..<n]), descriptor >= 0 ? descriptor : nil)
+    }
+
+    /// SO_RCVTIMEO: how long a blocking receive waits before EAGAIN; 0 waits for ever.
+    @discardableResult
+    public static func setReceiveTimeout(_ fd: Int32, milliseconds: Int) -> Bool {
+        var value = timeval(tv_sec: milliseconds / 1000, tv_usec: (milliseconds % 1000) * 1000)
+        return setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0
+    }
+
     public static func setNoDelay(_ fd: Int32) {
         var one: Int32 = 1
         _ = setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))

@@ -72,10 +72,7 @@ public final class WorkerEndpoint {
     private func setReceiveTimeout(_ milliseconds: Int) {
         let wanted = max(milliseconds, 0)  // -1 (forever) is SO_RCVTIMEO's zero
         guard wanted != receiveTimeoutMs else { return }
-        var value = timeval(tv_sec: wanted / 1000, tv_usec: (wanted % 1000) * 1000)
-        if setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &value, socklen_t(MemoryLayout<timeval>.size)) == 0 {
-            receiveTimeoutMs = wanted
-        }
+        if Socket.setReceiveTimeout(fd, milliseconds: wanted) { receiveTimeoutMs = wanted }
     }
 
     /// poll(2) on the socket: 1 ready, 0 timeout, -1 hang-up or error.

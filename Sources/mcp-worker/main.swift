@@ -24,8 +24,18 @@ struct WorkerArguments {
     var sandbox = SandboxPolicy.builtinDefault
     var hidden: [String] = []
     var cgroup: String?
+    /// The fork server's end of its conversation with the supervisor (ForkServer.swift).
+    var controlFD: Int32 = -1
 
+    /// A spawned worker's arguments: its socket, the table, its slot and the supervisor are required.
     static func parse(_ arguments: [String]) -> WorkerArguments? {
+        guard let parsed = parseOptions(arguments),
+              parsed.socketFD >= 0, parsed.tableFD >= 0, parsed.workerSlot >= 0, parsed.supervisorPid > 0 else { return nil }
+        return parsed
+    }
+
+    /// The options as given, none required: nil for an unknown option or a missing value.
+    static func parseOptions(_ arguments: [String]) -> WorkerArguments? {
         var parsed = WorkerArguments()
         var iterator = arguments.makeIterator()
         while let option = iterator.next() {
@@ -42,10 +52,10 @@ struct WorkerArguments {
                 parsed.sandbox = policy
             case "--hide": parsed.hidden.append(value)
             case "--cgroup": parsed.cgroup = value
+            case "--control-fd": parsed.controlFD = Int32(value) ?? -1
             default: return nil
             }
         }
-        guard parsed.socketFD >= 0, parsed.tableFD >= 0, parsed.workerSlot >= 0, parsed.supervisorPid > 0 else { return nil }
         return parsed
     }
 }
@@ -56,49 +66,63 @@ struct WorkerArguments {
 // (a seccomp filter refusing it) leaves the normal class, which only costs speed.
 _ = mcpd_set_batch_scheduling()
 
-// A stdio MCP server's pre-exec step (see ExecShim.swift) never returns from here.
+// A stdio MCP server's pre-exec step (see ExecShim.swift) never returns from here, nor does a
+// per-call pool's fork server (ForkServer.swift).
 ExecShim.runIfRequested(CommandLine.arguments)
+ForkServer.runIfRequested(CommandLine.arguments)
 
 guard let arguments = WorkerArguments.parse(Array(CommandLine.arguments.dropFirst())) else {
     Descriptor.writeAll(2, """
     mcp-worker runs tool calls for mcpd and is started by it, never by hand.
     USAGE: mcp-worker --socket-fd FD --table-fd FD --worker-slot N --supervisor-pid PID [--log-level LEVEL]
                       [--sandbox POLICY-JSON] [--hide PATH]... [--cgroup DIR]
+           mcp-worker --fork-server --control-fd FD --table-fd FD --supervisor-pid PID [--log-level LEVEL]
+                      [--sandbox POLICY-JSON] [--hide PATH]...
 
     """)
     exit(2)
 }
 Log.component = "mcp-worker"
 Log.level = LogLevel(name: arguments.logLevel) ?? .info
+becomeWorker(arguments, table: nil)
 
-// Die with the supervisor; and if it is already gone, do not start at all.
-_ = mcpd_set_parent_death_signal(SIGKILL)
-if getppid() != arguments.supervisorPid { exit(1) }
-// Into the sandbox while still single-threaded, before any tool code; only the socket and the
-// table stay open (spawning placed them at their own, low, numbers).
-do {
-    if let cgroup = arguments.cgroup { try CgroupDelegation.join(cgroup) }
-} catch {
-    Log.error("cannot join the worker cgroup", ["error": error.description])
-    exit(1)
-}
-do {
-    _ = try SandboxEntry.enter(arguments.sandbox, hidden: arguments.hidden,
-                               closeFrom: max(arguments.socketFD, arguments.tableFD) + 1)
-} catch {
-    Log.error("cannot enter the sandbox", ["level": arguments.sandbox.level.rawValue, "error": error.description])
-    exit(1)
-}
-mcpd_ignore_sigpipe()
+/// Dies with the supervisor, enters the sandbox and serves calls until the supervisor closes the
+/// socket: a worker spawned on its own, or one the fork server forked (which maps the table once
+/// for all its children: `table`).
+func becomeWorker(_ arguments: WorkerArguments, table mapped: CallTable?) -> Never {
+    // Die with the supervisor; and if it is already gone, do not start at all.
+    _ = mcpd_set_parent_death_signal(SIGKILL)
+    if getppid() != arguments.supervisorPid { exit(1) }
+    // Into the sandbox while still single-threaded, before any tool code; only the socket and the
+    // table stay open (spawning placed them at their own, low, numbers).
+    do {
+        if let cgroup = arguments.cgroup { try CgroupDelegation.join(cgroup) }
+    } catch {
+        Log.error("cannot join the worker cgroup", ["error": error.description])
+        exit(1)
+    }
+    do {
+        _ = try SandboxEntry.enter(arguments.sandbox, hidden: arguments.hidden,
+                                   closeFrom: max(arguments.socketFD, arguments.tableFD) + 1)
+    } catch {
+        Log.error("cannot enter the sandbox", ["level": arguments.sandbox.level.rawValue, "error": error.description])
+        exit(1)
+    }
+    mcpd_ignore_sigpipe()
 
-let table: CallTable
-do {
-    table = try CallTable.attach(descriptor: arguments.tableFD)
-} catch {
-    Log.error("cannot map the call table", ["error": error.description])
-    exit(1)
+    let table: CallTable
+    if let mapped {
+        table = mapped
+    } else {
+        do {
+            table = try CallTable.attach(descriptor: arguments.tableFD)
+        } catch {
+            Log.error("cannot map the call table", ["error": error.description])
+            exit(1)
+        }
+    }
+    WorkerRuntime(endpoint: WorkerEndpoint(fd: arguments.socketFD), table: table, slot: arguments.workerSlot).serve()
 }
-WorkerRuntime(endpoint: WorkerEndpoint(fd: arguments.socketFD), table: table, slot: arguments.workerSlot).serve()
 
 /// The worker's loop: one call at a time until the supervisor closes the socket.
 final class WorkerRuntime {

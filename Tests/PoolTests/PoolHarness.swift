@@ -107,25 +107,22 @@ final class CallRecorder {
 }
 
 final class PoolHarness {
-    let directory = TemporaryDirectory()
+    let directory: TemporaryDirectory
     let loop: EventLoop
     let table: CallTable
     let pool: WorkerPool
-    let marker: String
+    var marker: String { directory.file("marker.txt") }
     var discoveries: [[JSONValue]] = []
     private var nextCallId = 1
 
     /// A pool of the test server; `environment` is added to the server's.
-    init(environment: [String: String] = [:], command: String = "python3", shim: String = builtShim(),
-         configure: (inout PoolConfiguration) -> Void = { _ in }) throws {
-        Log.level = .warn
+    convenience init(environment: [String: String] = [:], command: String = "python3", shim: String = builtShim(),
+                     configure: (inout PoolConfiguration) -> Void = { _ in }) throws {
+        let directory = TemporaryDirectory()
         let script = directory.file("server.py")
         writeFile(script, testServerSource)
-        marker = directory.file("marker.txt")
         var env = environment
-        env["MARKER"] = marker
-        loop = try EventLoop()
-        table = try CallTable.create(path: directory.file("calltable"), callSlots: 64, workerSlots: 16, rateBuckets: 0)
+        env["MARKER"] = directory.file("marker.txt")
         // `process`: these tests are about the pool; the server writes its marker in a test directory
         // that a strict sandbox would not show it (test_sandbox.py covers strict).
         let launch = StdioLaunch(serverId: "test", command: command, arguments: ["-u", script], environment: env,
@@ -133,6 +130,15 @@ final class PoolHarness {
         var configuration = PoolConfiguration(stdio: launch, shim: shim)
         configuration.cancelGraceMs = 300
         configure(&configuration)
+        try self.init(directory: directory, configuration: configuration)
+    }
+
+    /// A pool as configured, its call table in `directory`.
+    init(directory: TemporaryDirectory, configuration: PoolConfiguration) throws {
+        Log.level = .warn
+        self.directory = directory
+        loop = try EventLoop()
+        table = try CallTable.create(path: directory.file("calltable"), callSlots: 64, workerSlots: 16, rateBuckets: 0)
         pool = WorkerPool(configuration: configuration, loop: loop, table: table)
         pool.onToolsDiscovered = { [unowned self] tools in self.discoveries.append(tools) }
         pool.maintainPool()

@@ -18,6 +18,7 @@ import ctypes
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -262,7 +263,7 @@ def test_an_unknown_sandbox_level_flag_stops_mcpd_at_once():
 @pytest.mark.parametrize("level", ["strict", "per-call"])
 def test_builtin_workers_run_sandboxed_at_the_flag_level(mcpd_factory, level):
     m = mcpd_factory("--sandbox", level, "--workers-min", "1", "--workers-spare", "1")
-    first = {k.pid for k in m.worker_children()}
+    first = {k.pid for k in m.worker_children() if k.comm != FORK_SERVER}
     for i in range(3):
         assert final_text(m.run("echo", {"message": f"call {i}"})) == f"call {i}"
     # The worker runs as pid 1 of its namespaces under a waiter; the kernel says what it may do.
@@ -285,6 +286,53 @@ def test_builtin_workers_run_sandboxed_at_the_flag_level(mcpd_factory, level):
         # Each call's process was destroyed after it: none of the first workers remains.
         wait_until(lambda: not (first & {k.pid for k in m.worker_children()}), 10,
                    message="the per-call workers to be replaced")
+
+
+FORK_SERVER = "mcp-fork-server"
+
+
+def fork_servers(m) -> list:
+    """mcpd's fork servers. A worker just forked carries the server's name until it renames itself,
+    but mcpd lists it in the table before then, so the table is read after the process list."""
+    named = [k for k in m.worker_children() if k.comm == FORK_SERVER]
+    workers = {w["pid"] for w in m.ctl_status()["workers"]}
+    return [k for k in named if k.pid not in workers]
+
+
+def test_per_call_workers_are_forked_by_one_fork_server_and_are_mcpds_children(mcpd_factory):
+    """A per-call pool forks its workers from one pre-started mcp-worker instead of exec-ing each:
+    every call still runs in a fresh process, sandboxed, in its own process group, and mcpd (not
+    the fork server) is its parent, so it reaps and signals it as any worker."""
+    m = mcpd_factory("--sandbox", "per-call", "--workers-min", "1", "--workers-spare", "1")
+    server = wait_until(lambda: fork_servers(m), 10, message="the per-call pool's fork server")
+    assert len(server) == 1, server
+    ran_in = set()
+    for i in range(4):
+        assert final_text(m.run("echo", {"message": f"call {i}"})) == f"call {i}"
+        status = m.ctl_status()
+        ran_in |= {w["pid"] for w in status["workers"]}
+    assert fork_servers(m) == server, "one server serves every fork"
+    workers = wait_until(lambda: [k for k in m.worker_children() if k.comm == "mcp-worker"], 10,
+                         message="a warm per-call worker")
+    for w in workers:
+        assert w.ppid == m.pid
+        assert os.getpgid(w.pid) == w.pid
+        assert "--fork-server" in cmdline(w.pid), "forked from the server, not spawned"
+    # The call table lists the workers, never the fork server (it runs no call).
+    assert server[0].pid not in ran_in
+    assert ran_in, "mcpctl lists the warm worker"
+
+
+def test_a_killed_fork_server_is_replaced_and_no_call_fails(mcpd_factory):
+    m = mcpd_factory("--sandbox", "per-call", "--workers-min", "1", "--workers-spare", "1")
+    first = wait_until(lambda: fork_servers(m), 10, message="the per-call pool's fork server")[0]
+    os.kill(first.pid, signal.SIGKILL)
+    for i in range(3):
+        assert final_text(m.run("echo", {"message": f"after {i}"})) == f"after {i}"
+    replaced = wait_until(lambda: [s for s in fork_servers(m) if s.pid != first.pid], 10,
+                          message="a new fork server")
+    assert len(replaced) == 1, replaced
+    m.wait_no_zombies()
 
 
 def children_pids(pid: int) -> list[int]:

@@ -49,6 +49,16 @@ int mcpd_spawn_placed(const char *path, char *const argv[], char *const envp[],
                       const int *from, const int *to, int count, const char *cwd, int close_from,
                       pid_t *pid);
 
+/// fork(2) through clone3, except that the child is a child of this process's parent
+/// (CLONE_PARENT): a fork server's children are the supervisor's, which reaps and signals them
+/// as if it had spawned them. Like glibc's fork, the kernel writes the child's thread id into the
+/// C library's thread descriptor, and the robust-futex list is registered again in the child.
+/// The caller must be single-threaded. Returns the child's pid, 0 in the child, or -errno
+/// (-ENOSYS or -EINVAL where the kernel cannot say where that descriptor is: PR_GET_TID_ADDRESS).
+pid_t mcpd_fork_for_parent(void);
+/// prctl(PR_SET_NAME): the name ps and /proc/PID/comm show (15 bytes at most). Returns 0 or -errno.
+int mcpd_set_process_name(const char *name);
+
 /// Whether child `pid` has exited, leaving it unreaped (waitid with WNOWAIT): 1 yes, 0 not yet,
 /// -errno. While it is a zombie its pid, and so its process group's id, cannot be reused.
 int mcpd_child_has_exited(pid_t pid);
@@ -90,6 +100,14 @@ int mcpd_is_stream_listener(int fd);
 int mcpd_accept(int listener);
 /// getrandom(2), blocking until the pool is seeded. Returns bytes written or -errno.
 long mcpd_getrandom(void *buffer, size_t length);
+
+/// sendmsg of one message on a connected socket, with `fd` attached (SCM_RIGHTS) when fd >= 0.
+/// Returns 0 or -errno.
+int mcpd_send_with_fd(int socket, const void *data, size_t length, int fd);
+/// recvmsg of one message, blocking (or as the socket's SO_RCVTIMEO allows). A descriptor that
+/// came with it is stored in *fd (close-on-exec), else *fd is -1. Returns the length, 0 at end of
+/// file, or -errno (-EMSGSIZE for a message or descriptor that did not fit).
+long mcpd_receive_with_fd(int socket, void *buffer, size_t capacity, int *fd);
 
 // MARK: systemd notify
 /// Sends `message` as one datagram to the AF_UNIX socket named by `path` (a leading '@' names an
