@@ -38,6 +38,12 @@ enum ForkServer {
         Log.level = LogLevel(name: options.logLevel) ?? .info
         _ = mcpd_set_parent_death_signal(SIGKILL)
         if getppid() != options.supervisorPid { exit(1) }
+        // Forking is only safe in a single-threaded process: were the runtime ever to start a thread,
+        // refuse, and the pool spawns its workers instead.
+        guard threadCount() == 1 else {
+            Log.error("the fork server is not single-threaded; not forking")
+            exit(1)
+        }
         // Its own name, so that ps and the tests tell it from the workers it forks.
         _ = mcpd_set_process_name("mcp-fork-server")
         // Mapped once here, inherited by every child.
@@ -88,6 +94,17 @@ enum ForkServer {
                 answer(control, JSONObject([("pid", .int(Int64(pid)))]))
             }
         }
+    }
+
+    /// The threads of this process (entries of /proc/self/task); 0 when that cannot be read.
+    private static func threadCount() -> Int {
+        guard let tasks = opendir("/proc/self/task") else { return 0 }
+        defer { closedir(tasks) }
+        var count = 0
+        while let entry = readdir(tasks) {
+            if entry.pointee.d_name.0 != CChar(UInt8(ascii: ".")) { count += 1 }
+        }
+        return count
     }
 
     private static func answer(_ control: Int32, _ fields: JSONObject) {
