@@ -64,14 +64,16 @@ let package = Package(
         .executableTarget(
             name: "mcpctl",
             dependencies: ["CallTable", "SystemCalls", "JSON", "HTTPClient"]),
+        // What several test targets share: scratch directories and whole-file reads and writes.
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "JSONTests", dependencies: ["JSON"]),
-        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "HTTPClient", "ToolSources", "JSON", "Tools"]),
-        .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls"]),
+        .testTarget(name: "ConnectorsTests", dependencies: ["Connectors", "HTTPClient", "ToolSources", "JSON", "Tools", "TestSupport"]),
+        .testTarget(name: "CallTableTests", dependencies: ["CallTable", "SystemCalls", "TestSupport"]),
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "CallTable", "JSON"]),
         // A second process for the rate bucket tests: takes tokens from a table it attaches to by path.
         .executableTarget(name: "rate-bucket-driver", dependencies: ["CallTable", "SystemCalls"], path: "Tests/RateBucketDriver"),
         .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
-        .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging", "Sandbox"]),
+        .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging", "Sandbox", "TestSupport"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "EventLoop", "JSON", "SystemCalls"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),
         .testTarget(name: "CallsTests", dependencies: ["Calls", "Pool"]),

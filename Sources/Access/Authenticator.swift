@@ -48,18 +48,10 @@ public final class Authenticator {
 
     public enum Outcome: Equatable { case identity(Identity), missing, malformed, unknown }
 
-    /// The token of "Bearer" (any case), one or more spaces, the token; nil when malformed.
-    /// Read as bytes, in place: this runs on every request.
+    /// The token of a Bearer field, which holds no space; nil when malformed.
     private static func bearerToken(_ field: UnsafeBufferPointer<UInt8>) -> [UInt8]? {
-        let scheme = "bearer".utf8
-        guard field.count > scheme.count, zip(field.prefix(scheme.count), scheme).allSatisfy({ ($0 | 0x20) == $1 }),
-              field[scheme.count] == 32 else { return nil }
-        var start = scheme.count, end = field.count
-        while start < end && (field[start] == 32 || field[start] == 9) { start += 1 }
-        while end > start && (field[end - 1] == 32 || field[end - 1] == 9) { end -= 1 }
-        let token = field[start..<end]
-        guard !token.isEmpty, !token.contains(32) else { return nil }
-        return Array(token)
+        guard let range = BearerCredential.tokenRange(in: field), !field[range].contains(32) else { return nil }
+        return Array(field[range])
     }
 
     public func authenticate(authorization: String?) -> Outcome {
@@ -73,5 +65,21 @@ public final class Authenticator {
         if let match { return .identity(match) }
         if let key = keyring?.match(secret: presented) { return .identity(key.identity) }
         return .unknown
+    }
+}
+
+/// The credential of an `Authorization: Bearer <token>` field (RFC 6750 section 2.1), shared by API
+/// keys, configured tokens and OAuth access tokens: the scheme in any case, a space, then the token
+/// with the spaces and tabs around it trimmed. Read as bytes, in place: this runs on every request.
+public enum BearerCredential {
+    /// Where the token lies in `field`; nil when the field is not the Bearer scheme or has no token.
+    public static func tokenRange(in field: UnsafeBufferPointer<UInt8>) -> Range<Int>? {
+        let scheme = "bearer".utf8
+        guard field.count > scheme.count, zip(field.prefix(scheme.count), scheme).allSatisfy({ ($0 | 0x20) == $1 }),
+              field[scheme.count] == 32 else { return nil }
+        var start = scheme.count, end = field.count
+        while start < end && (field[start] == 32 || field[start] == 9) { start += 1 }
+        while end > start && (field[end - 1] == 32 || field[end - 1] == 9) { end -= 1 }
+        return start < end ? start..<end : nil
     }
 }

@@ -1,3 +1,4 @@
+import Access
 import HTTP
 import JSON
 
@@ -86,15 +87,9 @@ public enum BearerToken {
     public enum Parsed: Equatable { case token(String), missing, malformed }
 
     public static func parse(_ authorization: String?) -> Parsed {
-        guard let authorization else { return .missing }
-        let bytes = Array(authorization.utf8)
-        let scheme = Array("bearer ".utf8)
-        guard bytes.count > scheme.count, zip(bytes.prefix(scheme.count), scheme).allSatisfy({ ($0 | 0x20) == ($1 | 0x20) }) else {
-            return .malformed
-        }
-        var token = bytes[scheme.count...]
-        while let first = token.first, first == 32 || first == 9 { token = token.dropFirst() }
-        while let last = token.last, last == 32 || last == 9 { token = token.dropLast() }
+        guard var authorization else { return .missing }
+        let presented = authorization.withUTF8 { field in BearerCredential.tokenRange(in: field).map { Array(field[$0]) } }
+        guard let token = presented else { return .malformed }
         // b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
         var sawPadding = false
         for byte in token {

@@ -2,6 +2,7 @@
 // memberwise CallRecord initializer, to compare whole records.)
 import Glibc
 import SystemCalls
+import TestSupport
 import Testing
 @testable import CallTable
 

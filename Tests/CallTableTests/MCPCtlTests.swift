@@ -2,6 +2,7 @@
 // as it is in production. Skipped when the mcpctl binary was not built beside the tests.
 import Glibc
 import SystemCalls
+import TestSupport
 import Testing
 import CallTable
 

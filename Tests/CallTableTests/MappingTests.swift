@@ -2,6 +2,7 @@
 // attaching an inherited descriptor, replacing a table, and refusing files that are not one.
 import Glibc
 import SystemCalls
+import TestSupport
 import Testing
 import CallTable
 

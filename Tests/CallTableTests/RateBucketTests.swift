@@ -3,6 +3,7 @@
 // when the table is full, and the copy a restarted supervisor takes from its predecessor's table.
 import Glibc
 import SystemCalls
+import TestSupport
 import Testing
 @testable import CallTable
 

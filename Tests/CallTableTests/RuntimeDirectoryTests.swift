@@ -1,5 +1,6 @@
 // Where mcpd and mcpctl look for the table when nobody says.
 import Glibc
+import TestSupport
 import Testing
 @testable import CallTable
 

@@ -2,6 +2,7 @@
 // it; every copy must be one whole record, never a mix of two.
 import Glibc
 import SystemCalls
+import TestSupport
 import Testing
 import CallTable
 

@@ -1,63 +1,9 @@
-// Helpers for the call table tests: temporary directories, raw file access for crafting damaged
-// tables, and threads that really run in parallel (the cooperative pool may not).
+// Helpers for the call table tests: raw file access for crafting damaged tables, and threads that
+// really run in parallel (the cooperative pool may not). Scratch directories: TestSupport.
 import Glibc
 import SystemCalls
 import CallTable
-
-/// A fresh directory under /tmp, removed with everything in it when the value goes away.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/calltable-tests.XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { buffer in
-            guard let made = mkdtemp(buffer.baseAddress!) else { fatalError("mkdtemp failed: \(errno)") }
-            return String(cString: made)
-        }
-    }
-
-    deinit { removeTree(path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-}
-
-private func removeTree(_ path: String) {
-    if let directory = opendir(path) {
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            removeTree(path + "/" + name)
-        }
-        closedir(directory)
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
-func readBytes(_ path: String) -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    precondition(fd >= 0, "open \(path): \(errno)")
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        bytes += chunk[..<n]
-    }
-    return bytes
-}
-
-func writeBytes(_ bytes: [UInt8], to path: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(0o640))
-    precondition(fd >= 0, "open \(path): \(errno)")
-    defer { close(fd) }
-    let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-    precondition(written == bytes.count)
-}
+import TestSupport
 
 /// Overwrites `value` at `offset` in a file; every mapping of the file sees it at once.
 func poke<T: FixedWidthInteger>(_ path: String, offset: Int, _ value: T) {

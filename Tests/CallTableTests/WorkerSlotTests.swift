@@ -1,6 +1,7 @@
 // Worker slots, the header's counters and state, and the snapshot that gathers everything.
 import Glibc
 import SystemCalls
+import TestSupport
 import Testing
 import CallTable
 

@@ -1,5 +1,6 @@
 import Glibc
 import JSON
+import TestSupport
 import Testing
 import Tools
 @testable import Connectors
@@ -43,24 +44,6 @@ private struct Sandbox: ~Copyable {
     func run(_ operation: String, _ input: JSONValue) -> ToolOutcome {
         Connectors.run(spec: ["kind": "file", "operation": .string(operation), "root": .string(root)],
                        tool: operation, input: input, context: QuietToolContext())
-    }
-}
-
-/// Deletes `path` and everything under it, without following symlinks.
-private func removeTree(_ path: String) {
-    var info = stat()
-    guard lstat(path, &info) == 0 else { return }
-    if info.st_mode & S_IFMT == S_IFDIR, let directory = opendir(path) {
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        closedir(directory)
-        for name in names { removeTree(path + "/" + name) }
-        rmdir(path)
-    } else {
-        unlink(path)
     }
 }
 

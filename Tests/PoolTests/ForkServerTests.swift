@@ -6,6 +6,7 @@ import JSON
 import Pool
 import Sandbox
 import SystemCalls
+import TestSupport
 import Testing
 
 @Suite(.serialized) struct ForkServerTests {
@@ -65,8 +66,7 @@ import Testing
             if [ "$1" = --fork-server ]; then echo attempt >> \(attempts); exit 3; fi
             exec \(worker) "$@"
 
-            """)
-        chmod(wrapper, 0o755)
+            """, mode: 0o755)
         let harness = try perCallPool(wrapper, in: directory)
         defer { harness.stop() }
         #expect(echoThrice(harness).count == 3, "a fresh process for every call")

@@ -8,60 +8,7 @@ import Logging
 import Pool
 import Sandbox
 import SystemCalls
-
-/// A fresh directory under /tmp, removed with everything in it when the value goes away.
-final class TemporaryDirectory {
-    let path: String
-
-    init() {
-        var template = Array("/tmp/pool-tests.XXXXXX".utf8CString)
-        path = template.withUnsafeMutableBufferPointer { buffer in
-            guard let made = mkdtemp(buffer.baseAddress!) else { fatalError("mkdtemp failed: \(errno)") }
-            return String(cString: made)
-        }
-    }
-
-    deinit { removeTree(path) }
-
-    func file(_ name: String) -> String { path + "/" + name }
-}
-
-private func removeTree(_ path: String) {
-    if let directory = opendir(path) {
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if name == "." || name == ".." { continue }
-            removeTree(path + "/" + name)
-        }
-        closedir(directory)
-        rmdir(path)
-    } else {
-        unlink(path)
-    }
-}
-
-func writeFile(_ path: String, _ text: String) {
-    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode_t(0o644))
-    precondition(fd >= 0, "open \(path): \(errno)")
-    Descriptor.writeAll(fd, text)
-    close(fd)
-}
-
-func readFile(_ path: String) -> String {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { return "" }
-    defer { close(fd) }
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 65_536)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n <= 0 { break }
-        bytes += chunk[..<n]
-    }
-    return String(decoding: bytes, as: UTF8.self)
-}
+import TestSupport
 
 /// mcp-worker next to the test bundle (built with the tests), used as the exec shim; "" if absent.
 func builtShim() -> String {
