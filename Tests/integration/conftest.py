@@ -358,83 +358,141 @@ class Event:
         return f"<Event id={self.id} {self.event} {self.raw_data}>"
 
 
-class SSEStream:
+@dataclass
+class SSEBlock:
+    """One event block of a text/event-stream, its fields as sent."""
+    id: str | None
+    event: str | None
+    data_lines: list[str]
+    retry: int | None
+
+
+def parse_sse_block(block: str, comments: list[str]) -> SSEBlock | None:
+    """A block's fields; None for a block of comments only (keep-alives), which go to `comments`."""
+    ev_id, ev_name, data_lines, retry, fields = None, None, [], None, 0
+    for line in block.split("\n"):
+        if line.startswith(":"):
+            comments.append(line[1:].strip())
+            continue
+        name, colon, value = line.partition(":")
+        if colon and value.startswith(" "):
+            value = value[1:]
+        fields += 1
+        if name == "id":
+            ev_id = value
+        elif name == "event":
+            ev_name = value
+        elif name == "data":
+            data_lines.append(value)
+        elif name == "retry":
+            assert value.isdigit(), f"bad retry field {line!r}"
+            retry = int(value)
+        else:
+            raise AssertionError(f"unknown SSE field line {line!r}")
+    if fields == 0:
+        return None
+    return SSEBlock(id=ev_id, event=ev_name, data_lines=data_lines, retry=retry)
+
+
+class StreamBody:
+    """The bytes of a streamed response body as they arrive: chunked, or up to EOF."""
+
     def __init__(self, conn: HttpConnection, head: Response):
         self.conn = conn
-        self.head = head
-        self.text = ""
-        self.raw = ""               # everything the stream carried, for byte-exact checks
-        self.ended = False          # terminating chunk seen
-        self.comments: list[str] = []
-        self.events: list[Event] = []
-        self._chunked = (head.header("transfer-encoding") or "").lower() == "chunked"
+        self.chunked = (head.header("transfer-encoding") or "").lower() == "chunked"
+        self.ended = False          # the terminating chunk (or EOF) seen
+        self.raw = b""              # everything the body carried, for byte-exact checks
+        if not self.chunked:
+            assert head.header("content-length") is None, f"a stream with Content-Length: {head!r}"
 
-    def _pull(self, deadline: float) -> bool:
-        """Read more stream text; False when the response ended."""
+    def pull(self, deadline: float) -> bytes | None:
+        """More bytes, or None when the response ended."""
         if self.ended:
-            return False
-        if self._chunked:
+            return None
+        if self.chunked:
             chunk = self.conn.read_chunk(deadline)
             if chunk is None:
                 self.ended = True
-                return False
-            self.text += chunk.decode("utf-8")
-            self.raw += chunk.decode("utf-8")
-            return True
+                return None
+            self.raw += chunk
+            return chunk
         try:
-            self.conn._recv_more(deadline)
+            if not self.conn.buf:
+                self.conn._recv_more(deadline)
         except ConnectionClosed:
             self.ended = True
-            return False
-        self.text += bytes(self.conn.buf).decode("utf-8")
-        self.raw += bytes(self.conn.buf).decode("utf-8")
+            return None
+        data = bytes(self.conn.buf)
         self.conn.buf.clear()
-        return True
+        self.raw += data
+        return data
 
-    def next_event(self, timeout: float = 10.0) -> Event | None:
-        """The next event, or None when the response ended. Comments are collected on the way."""
+
+class EventStreamReader:
+    """Splits a text/event-stream response into event blocks as they arrive, collecting comments.
+    The execute API's `SSEStream` and MCP's `McpSSE` (mcp_http.py) read their events through it."""
+
+    def __init__(self, conn: HttpConnection, head: Response):
+        self.body = StreamBody(conn, head)
+        self.head = head
+        self.text = ""
+        self.pending = b""          # a UTF-8 character split across chunks
+        self.comments: list[str] = []
+
+    @property
+    def ended(self) -> bool:
+        return self.body.ended
+
+    @property
+    def raw(self) -> str:
+        return self.body.raw.decode("utf-8")
+
+    def next_block(self, timeout: float) -> SSEBlock | None:
+        """The next event block, or None when the response ended; socket.timeout after `timeout`."""
         deadline = time.monotonic() + timeout
         while True:
             self.text = self.text.replace("\r\n", "\n")
             idx = self.text.find("\n\n")
             if idx >= 0:
                 block, self.text = self.text[:idx], self.text[idx + 2:]
-                ev = self._parse_block(block)
-                if ev is not None:
-                    self.events.append(ev)
-                    return ev
+                if not block.strip("\n"):
+                    continue
+                parsed = parse_sse_block(block.strip("\n"), self.comments)
+                if parsed is not None:
+                    return parsed
                 continue
-            if not self._pull(deadline):
+            data = self.body.pull(deadline)
+            if data is None:
                 assert self.text.strip() == "", f"stream ended inside an event: {self.text!r}"
                 return None
-
-    def _parse_block(self, block: str) -> Event | None:
-        ev_id, ev_name, data_lines = None, None, []
-        for line in block.split("\n"):
-            if line.startswith(":"):
-                self.comments.append(line[1:].strip())
-                continue
-            name, _, value = line.partition(":")
-            if value.startswith(" "):
-                value = value[1:]
-            if name == "id":
-                ev_id = int(value)
-            elif name == "event":
-                ev_name = value
-            elif name == "data":
-                data_lines.append(value)
-            elif name == "retry":
+            self.pending += data
+            try:
+                self.text += self.pending.decode("utf-8")
+                self.pending = b""
+            except UnicodeDecodeError:
                 pass
-            else:
-                raise AssertionError(f"unknown SSE field line {line!r}")
-        if ev_id is None and ev_name is None and not data_lines:
-            return None  # a block of comments only
-        raw = "\n".join(data_lines)
+
+
+class SSEStream(EventStreamReader):
+    """The execute API's event stream (seed 000): numeric ids, JSON data."""
+
+    def __init__(self, conn: HttpConnection, head: Response):
+        super().__init__(conn, head)
+        self.events: list[Event] = []
+
+    def next_event(self, timeout: float = 10.0) -> Event | None:
+        """The next event, or None when the response ended. Comments are collected on the way."""
+        block = self.next_block(timeout)
+        if block is None:
+            return None
+        raw = "\n".join(block.data_lines)
         try:
             data = json.loads(raw)
         except ValueError as exc:
             raise AssertionError(f"SSE data is not JSON: {raw!r}") from exc
-        return Event(id=ev_id, event=ev_name, data=data, raw_data=raw)
+        ev = Event(id=None if block.id is None else int(block.id), event=block.event, data=data, raw_data=raw)
+        self.events.append(ev)
+        return ev
 
     def read_until_terminal(self, timeout: float = 15.0) -> list[Event]:
         """Every event up to and including the terminal one; then the response must end."""

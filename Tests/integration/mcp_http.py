@@ -21,7 +21,8 @@ import socket
 import time
 from dataclasses import dataclass, field
 
-from conftest import ALPHA, ConnectionClosed, HttpConnection, Response, ctl_calls, json_body, wait_until
+from conftest import (ALPHA, EventStreamReader, HttpConnection, Response, SSEBlock, StreamBody, ctl_calls, json_body,
+                      parse_sse_block, wait_until)
 
 SESSIONFUL = ("2025-03-26", "2025-06-18", "2025-11-25")
 STATELESS = "2026-07-28"
@@ -101,30 +102,8 @@ class McpEvent:
         return f"<McpEvent id={self.id!r} event={self.event!r} data={self.data[:200]!r}>"
 
 
-def _parse_block(block: str, comments: list[str]) -> McpEvent | None:
-    ev_id, ev_name, data_lines, retry, fields = None, None, [], None, 0
-    for line in block.split("\n"):
-        if line.startswith(":"):
-            comments.append(line[1:].strip())
-            continue
-        name, colon, value = line.partition(":")
-        if colon and value.startswith(" "):
-            value = value[1:]
-        fields += 1
-        if name == "id":
-            ev_id = value
-        elif name == "event":
-            ev_name = value
-        elif name == "data":
-            data_lines.append(value)
-        elif name == "retry":
-            assert value.isdigit(), f"bad retry field {line!r}"
-            retry = int(value)
-        else:
-            raise AssertionError(f"unknown SSE field line {line!r}")
-    if fields == 0:
-        return None  # comments only (keep-alives)
-    return McpEvent(id=ev_id, event=ev_name, data="\n".join(data_lines), retry=retry)
+def _event(block: SSEBlock) -> McpEvent:
+    return McpEvent(id=block.id, event=block.event, data="\n".join(block.data_lines), retry=block.retry)
 
 
 def parse_sse(text: str) -> list[McpEvent]:
@@ -134,87 +113,27 @@ def parse_sse(text: str) -> list[McpEvent]:
     events, comments = [], []
     for block in text.split("\n\n"):
         if block.strip("\n"):
-            ev = _parse_block(block.strip("\n"), comments)
-            if ev is not None:
-                events.append(ev)
+            parsed = parse_sse_block(block.strip("\n"), comments)
+            if parsed is not None:
+                events.append(_event(parsed))
     return events
 
 
-class _ChunkReader:
-    """Text from a streamed response body: chunked, or up to EOF."""
-
-    def __init__(self, conn: HttpConnection, head: Response):
-        self.conn = conn
-        self.head = head
-        self.chunked = (head.header("transfer-encoding") or "").lower() == "chunked"
-        self.ended = False
-        self.raw = b""
-        if not self.chunked:
-            assert head.header("content-length") is None, f"a stream with Content-Length: {head!r}"
-
-    def pull(self, deadline: float) -> bytes | None:
-        """More bytes, or None when the response ended."""
-        if self.ended:
-            return None
-        if self.chunked:
-            chunk = self.conn.read_chunk(deadline)
-            if chunk is None:
-                self.ended = True
-                return None
-            self.raw += chunk
-            return chunk
-        try:
-            if not self.conn.buf:
-                self.conn._recv_more(deadline)
-        except ConnectionClosed:
-            self.ended = True
-            return None
-        data = bytes(self.conn.buf)
-        self.conn.buf.clear()
-        self.raw += data
-        return data
-
-
-class McpSSE:
+class McpSSE(EventStreamReader):
     """Reads an MCP event stream incrementally."""
 
     def __init__(self, conn: HttpConnection, head: Response):
-        self.reader = _ChunkReader(conn, head)
-        self.head = head
-        self.text = ""
-        self.pending = b""
-        self.comments: list[str] = []
+        super().__init__(conn, head)
         self.events: list[McpEvent] = []
-
-    @property
-    def ended(self) -> bool:
-        return self.reader.ended
 
     def next_event(self, timeout: float = 5.0) -> McpEvent | None:
         """The next event, or None when the response ended; socket.timeout after `timeout`."""
-        deadline = time.monotonic() + timeout
-        while True:
-            self.text = self.text.replace("\r\n", "\n")
-            idx = self.text.find("\n\n")
-            if idx >= 0:
-                block, self.text = self.text[:idx], self.text[idx + 2:]
-                if not block.strip("\n"):
-                    continue
-                ev = _parse_block(block.strip("\n"), self.comments)
-                if ev is not None:
-                    self.events.append(ev)
-                    return ev
-                continue
-            data = self.reader.pull(deadline)
-            if data is None:
-                assert self.text.strip() == "", f"stream ended inside an event: {self.text!r}"
-                return None
-            self.pending += data
-            try:
-                self.text += self.pending.decode("utf-8")
-                self.pending = b""
-            except UnicodeDecodeError:
-                pass  # a character split across chunks
+        block = self.next_block(timeout)
+        if block is None:
+            return None
+        ev = _event(block)
+        self.events.append(ev)
+        return ev
 
     def read_to_end(self, timeout: float = 10.0) -> list[McpEvent]:
         """Every remaining event until the response ends."""
@@ -237,14 +156,14 @@ class NDJSONStream:
     """Seed 003's newline-delimited JSON stream: one JSON message a line."""
 
     def __init__(self, conn: HttpConnection, head: Response):
-        self.reader = _ChunkReader(conn, head)
+        self.body = StreamBody(conn, head)
         self.head = head
         self.buffer = b""
         self.lines: list[dict] = []
 
     @property
     def ended(self) -> bool:
-        return self.reader.ended
+        return self.body.ended
 
     def next_message(self, timeout: float = 5.0, skip_pings: bool = True):
         deadline = time.monotonic() + timeout
@@ -261,7 +180,7 @@ class NDJSONStream:
                 if skip_pings and isinstance(msg, dict) and msg.get("method") == "notifications/ping":
                     continue
                 return msg
-            data = self.reader.pull(deadline)
+            data = self.body.pull(deadline)
             if data is None:
                 assert self.buffer == b"", f"stream ended inside a line: {self.buffer!r}"
                 return None
