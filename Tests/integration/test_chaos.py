@@ -3,7 +3,7 @@
 1. Workers are SIGKILLed at random while clients keep calling: every call started ends with exactly
    one terminal event (`final`, or `error` worker_crashed for the calls that were on a killed
    worker), no process is left behind, and the pool is back to full strength within a second of
-   the last kill.
+   the last kill. At the per-call level the pool's fork server is killed now and then too.
 2. mcpd itself is SIGKILLed while a socket holder keeps the listening socket (what systemd does
    with socket activation) and starts a new mcpd: no client is ever refused, requests sent while no
    mcpd runs are answered by the next one, every request gets at most one answer, the dead
@@ -19,6 +19,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from conftest import ALPHA, ConnectionClosed, ctl_workers, wait_until
 from mcp_http import send, stateless_body, stateless_post
 from toolhost import well_formed
@@ -30,9 +32,19 @@ def live_workers(m) -> list[dict]:
     return [w for w in ctl_workers(m.ctl_status()) if w["state"] in ("idle", "busy")]
 
 
-def test_random_worker_kills_under_load(mcpd_factory):
+def fork_server_pids(m) -> list[int]:
+    """mcpd's fork server: the child so named that the table does not list (a worker just forked
+    carries the server's name until it renames itself, and is in the table before then)."""
+    named = [k.pid for k in m.worker_children() if k.comm == "mcp-fork-server"]
+    listed = {w["pid"] for w in ctl_workers(m.ctl_status())}
+    return [pid for pid in named if pid not in listed]
+
+
+@pytest.mark.parametrize("level", ["process", "per-call"])
+def test_random_worker_kills_under_load(mcpd_factory, level):
     # No rate limit: the load is the point (seed 001's 1000 a minute per key would refuse it).
-    m = mcpd_factory("--workers-min", "4", "--workers-max", "4", "--workers-spare", "0", "--rate-limit-per-key", "0")
+    m = mcpd_factory("--sandbox", level, "--workers-min", "4", "--workers-max", "4", "--workers-spare", "0",
+                     "--rate-limit-per-key", "0")
     stop = threading.Event()
     outcomes: list[tuple[str, list]] = []
     failures: list[str] = []
@@ -53,12 +65,19 @@ def test_random_worker_kills_under_load(mcpd_factory):
                 return
 
     killed: list[int] = []
+    servers_killed: list[int] = []
     last_kill = [time.monotonic()]
 
     def killer():
         rng = random.Random(42)
         while not stop.is_set():
             time.sleep(0.3)
+            if level == "per-call" and rng.random() < 0.25:
+                for pid in fork_server_pids(m):
+                    os.kill(pid, signal.SIGKILL)
+                    last_kill[0] = time.monotonic()
+                    servers_killed.append(pid)
+                continue
             workers = live_workers(m)
             busy = [w["pid"] for w in workers if w["state"] == "busy"]
             victims = busy or [w["pid"] for w in workers]
@@ -102,6 +121,9 @@ def test_random_worker_kills_under_load(mcpd_factory):
     counters = m.ctl_status()["counters"]
     assert counters["workers_crashed"] >= len(set(killed)) - 1, (counters, len(killed))
     assert m.run("echo", {"message": "still here"})[-1].event == "final"
+    if level == "per-call":
+        assert servers_killed, "the killer never found the fork server"
+        assert len(wait_until(lambda: fork_server_pids(m), 10, message="a fork server")) == 1
 
 
 def _held_mcpd(mcpd_factory, listener: socket.socket, port: int):
