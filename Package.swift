@@ -60,7 +60,7 @@ let package = Package(
             name: "mcp-worker",
             dependencies: ["WorkerProtocol", "CallTable", "Tools", "Connectors", "JSON", "SystemCalls", "CMcpd", "Logging", "Sandbox"],
             // Spawn cost: a Swift hello takes ~4 ms dynamic, ~1.9 ms with the static stdlib (DESIGN.md).
-            linkerSettings: [.unsafeFlags(["-static-stdlib"])]),
+            linkerSettings: [.unsafeFlags(["-static-stdlib", "-Xlinker", "-z", "-Xlinker", "now"])]),
         .executableTarget(
             name: "mcpctl",
             dependencies: ["CallTable", "SystemCalls", "JSON", "HTTPClient"]),

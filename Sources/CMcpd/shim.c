@@ -370,3 +370,16 @@ long mcpd_receive_with_fd(int socket, void *buffer, size_t capacity, int *fd) {
 int mcpd_set_process_name(const char *name) {
     return prctl(PR_SET_NAME, (unsigned long)name, 0, 0, 0) == 0 ? 0 : -errno;
 }
+
+int mcpd_set_child_subreaper(void) {
+    return prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) == 0 ? 0 : -errno;
+}
+
+pid_t mcpd_exited_child(void) {
+    siginfo_t info;
+    memset(&info, 0, sizeof info);
+    int rc;
+    do { rc = waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT); } while (rc < 0 && errno == EINTR);
+    if (rc < 0) return errno == ECHILD ? 0 : -errno;
+    return info.si_pid;
+}

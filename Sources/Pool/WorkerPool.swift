@@ -87,6 +87,9 @@ public final class WorkerPool {
         return counts
     }
 
+    /// Whether `pid` is one of this pool's processes (a worker or its fork server), which it reaps itself.
+    public func owns(_ pid: Int32) -> Bool { workers[pid] != nil || forkServer?.pid == pid }
+
     /// pids of every worker process not yet reaped.
     public var workerPids: [Int32] { Array(workers.keys) }
 

@@ -87,6 +87,23 @@ public enum Process {
         }
     }
 
+    /// Makes this process the reaper of the descendants orphaned below it (PR_SET_CHILD_SUBREAPER),
+    /// as PID 1 already is in a container. Inherited by what it starts from then on.
+    public static func becomeSubreaper() -> Bool { mcpd_set_child_subreaper() == 0 }
+
+    /// Reaps exited children that `isOwned` does not claim: descendants orphaned under this
+    /// subreaper (the pid 1 of a killed sandbox's namespace, a daemon a tool left behind). Stops at
+    /// an exited child that is claimed, which its owner reaps (it exited after the owners looked).
+    /// Returns how many it reaped.
+    public static func reapOrphans(isOwned: (Int32) -> Bool) -> Int {
+        var reaped = 0
+        while true {
+            let pid = mcpd_exited_child()
+            guard pid > 0, !isOwned(pid), reap(pid) != nil else { return reaped }
+            reaped += 1
+        }
+    }
+
     /// Whether this child has exited, without reaping it: its zombie keeps the pid (and the id of
     /// the process group it leads) from being reused, so the group can still be signalled safely.
     public static func hasExited(_ pid: Int32) -> Bool { mcpd_child_has_exited(pid) == 1 }

@@ -95,6 +95,11 @@ final class Supervisor {
          notifier: ServiceNotifier, keptCallTable: Int32? = nil) throws {
         self.configuration = configuration
         self.notifier = notifier
+        // Before any child starts (they inherit it): what is orphaned below us, such as pid 1 of a
+        // killed sandbox's namespaces, is ours to reap. The host's init may reap it late (this
+        // benchmark VM's did, until the sandboxes' uid ran into RLIMIT_NPROC), and in a container
+        // mcpd is that init.
+        if !Process.becomeSubreaper() { Log.warn("cannot become a child subreaper; orphaned sandbox processes go to init") }
         loop = try EventLoop()
 
         table = try CallTableSetup.open(configuration, kept: keptCallTable, notifier: notifier)
@@ -400,10 +405,18 @@ final class Supervisor {
         }
     }
 
+    /// Reaps the children no pool owns: descendants orphaned under this subreaper.
+    private func reapOrphans() {
+        let pools = allPools
+        let reaped = Process.reapOrphans { pid in pools.contains { $0.owns(pid) } }
+        if reaped > 0 { Log.debug("reaped orphaned processes", ["count": String(reaped)]) }
+    }
+
     private func received(_ signal: Int32) {
         switch signal {
         case SIGCHLD:
             for each in allPools { each.reapChildren() }
+            reapOrphans()
             reapRetiredPools()
         case SIGTERM, SIGINT:
             beginShutdown(signal == SIGTERM ? "SIGTERM" : "SIGINT")
@@ -489,6 +502,7 @@ final class Supervisor {
             workersGoneDeadlineMs = now + 2000
         case .stoppingWorkers:
             for each in allPools { each.reapChildren() }
+            reapOrphans()
             guard !allPools.contains(where: \.hasWorkers) || now >= workersGoneDeadlineMs else { return }
             for each in allPools { each.killRemaining() }
             server.closeAll()

@@ -342,6 +342,36 @@ def children_pids(pid: int) -> list[int]:
         return []
 
 
+def zombies_left_to_init(uid: int) -> list[int]:
+    """Zombie processes of `uid` waiting for PID 1 to reap them."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            owner = Path(f"/proc/{entry}").stat().st_uid
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] == "Z" and fields[1] == "1" and owner == uid:
+            found.append(int(entry))
+    return found
+
+
+def test_per_call_sandboxes_leave_no_zombie_to_init(mcpd_factory):
+    """A per-call worker ends with SIGKILL to its process group, which orphans pid 1 of its
+    namespaces. mcpd is the subreaper of what it starts and reaps them. Left to the host's init
+    (slow to reap on this VM; mcpd itself in a container), they piled up until the sandboxes' uid
+    reached RLIMIT_NPROC and new sandboxes could not fork."""
+    sandbox_uid = 65534 if os.geteuid() == 0 else os.geteuid()
+    before = set(zombies_left_to_init(sandbox_uid))
+    m = mcpd_factory("--sandbox", "per-call", "--workers-min", "2")
+    for i in range(30):
+        assert final_text(m.run("echo", {"message": f"call {i}"})) == f"call {i}"
+    assert not set(zombies_left_to_init(sandbox_uid)) - before
+
+
 def test_generated_tools_run_in_strict_workers_with_network(mcpd_factory):
     """A curl tool is code mcpd generated from a command line: it runs in a strict mcp-worker that
     keeps the network (that is what it is for), not in the built-in pool."""

@@ -63,6 +63,13 @@ int mcpd_set_process_name(const char *name);
 /// -errno. While it is a zombie its pid, and so its process group's id, cannot be reused.
 int mcpd_child_has_exited(pid_t pid);
 
+/// prctl(PR_SET_CHILD_SUBREAPER, 1): descendants orphaned below this process are reparented to it
+/// rather than to PID 1 (init, which may reap them late or never). Returns 0 or -errno.
+int mcpd_set_child_subreaper(void);
+/// Some exited, not yet reaped child of this process, left unreaped (waitid WNOWAIT): its pid, 0
+/// when none has exited (or there are no children), -errno.
+pid_t mcpd_exited_child(void);
+
 /// pipe2(fds, O_CLOEXEC) (a GNU interface Swift's Glibc does not expose). Returns 0 or -errno.
 int mcpd_pipe(int fds[2]);
 
