@@ -430,7 +430,10 @@ class StreamBody:
 
 class EventStreamReader:
     """Splits a text/event-stream response into event blocks as they arrive, collecting comments.
-    The execute API's `SSEStream` and MCP's `McpSSE` (mcp_http.py) read their events through it."""
+    The execute API's `SSEStream` and MCP's `McpSSE` (mcp_http.py) read their events through it,
+    each turning a block into its own kind of event (`to_event`)."""
+
+    default_timeout = 5.0
 
     def __init__(self, conn: HttpConnection, head: Response):
         self.body = StreamBody(conn, head)
@@ -438,6 +441,20 @@ class EventStreamReader:
         self.text = ""
         self.pending = b""          # a UTF-8 character split across chunks
         self.comments: list[str] = []
+        self.events: list = []
+
+    def to_event(self, block: SSEBlock):
+        raise NotImplementedError
+
+    def next_event(self, timeout: float | None = None):
+        """The next event, or None when the response ended (comments are collected on the way);
+        socket.timeout after `timeout`."""
+        block = self.next_block(self.default_timeout if timeout is None else timeout)
+        if block is None:
+            return None
+        ev = self.to_event(block)
+        self.events.append(ev)
+        return ev
 
     @property
     def ended(self) -> bool:
@@ -476,23 +493,15 @@ class EventStreamReader:
 class SSEStream(EventStreamReader):
     """The execute API's event stream (seed 000): numeric ids, JSON data."""
 
-    def __init__(self, conn: HttpConnection, head: Response):
-        super().__init__(conn, head)
-        self.events: list[Event] = []
+    default_timeout = 10.0
 
-    def next_event(self, timeout: float = 10.0) -> Event | None:
-        """The next event, or None when the response ended. Comments are collected on the way."""
-        block = self.next_block(timeout)
-        if block is None:
-            return None
+    def to_event(self, block: SSEBlock) -> Event:
         raw = "\n".join(block.data_lines)
         try:
             data = json.loads(raw)
         except ValueError as exc:
             raise AssertionError(f"SSE data is not JSON: {raw!r}") from exc
-        ev = Event(id=None if block.id is None else int(block.id), event=block.event, data=data, raw_data=raw)
-        self.events.append(ev)
-        return ev
+        return Event(id=None if block.id is None else int(block.id), event=block.event, data=data, raw_data=raw)
 
     def read_until_terminal(self, timeout: float = 15.0) -> list[Event]:
         """Every event up to and including the terminal one; then the response must end."""

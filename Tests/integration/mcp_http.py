@@ -120,20 +120,10 @@ def parse_sse(text: str) -> list[McpEvent]:
 
 
 class McpSSE(EventStreamReader):
-    """Reads an MCP event stream incrementally."""
+    """Reads an MCP event stream incrementally: string ids, data kept as text."""
 
-    def __init__(self, conn: HttpConnection, head: Response):
-        super().__init__(conn, head)
-        self.events: list[McpEvent] = []
-
-    def next_event(self, timeout: float = 5.0) -> McpEvent | None:
-        """The next event, or None when the response ended; socket.timeout after `timeout`."""
-        block = self.next_block(timeout)
-        if block is None:
-            return None
-        ev = _event(block)
-        self.events.append(ev)
-        return ev
+    def to_event(self, block: SSEBlock) -> McpEvent:
+        return _event(block)
 
     def read_to_end(self, timeout: float = 10.0) -> list[McpEvent]:
         """Every remaining event until the response ends."""
