@@ -50,14 +50,23 @@ public enum Clock {
 /// Small requests (a call id, a session id) are served from 4 KiB fetched at a time: one
 /// getrandom(2) per 256 call ids instead of one per call, on the hot path of every tool call. The
 /// bytes are the kernel's all the same; each is handed out once and wiped as it is, so a later
-/// look at this memory shows no id already given. Not to be shared across fork(): neither mcpd
-/// nor mcp-worker uses it in a process that forks.
+/// look at this memory shows no id already given. Not to be shared across a fork: a forked child
+/// calls `discardReserve()` first (mcp-worker's fork server does), so that no two processes hand
+/// out the same bytes.
 public enum Random {
     private struct Reserve {
         var bytes = [UInt8](repeating: 0, count: 4096)
         var next = 4096
     }
     private static let reserve = Mutex(Reserve())
+
+    /// Wipes and drops what is left of the reserve: the next request fetches fresh bytes.
+    public static func discardReserve() {
+        reserve.withLock { reserve in
+            reserve.bytes.withUnsafeMutableBytes { $0.initializeMemory(as: UInt8.self, repeating: 0) }
+            reserve.next = reserve.bytes.count
+        }
+    }
 
     public static func fill(_ buffer: UnsafeMutableRawBufferPointer) {
         guard buffer.count <= 256 else { return fillFromKernel(buffer) }

@@ -82,6 +82,8 @@ enum ForkServer {
             worker.controlFD = -1
             let pid = mcpd_fork_for_parent()
             if pid == 0 {
+                // The child must not hand out random bytes the server (or a sibling) also holds.
+                Random.discardReserve()
                 Descriptor.close(control)
                 _ = mcpd_set_process_name("mcp-worker")
                 becomeWorker(worker, table: table)
