@@ -23,21 +23,13 @@ import pytest
 
 from conftest import ALPHA, ConnectionClosed, ctl_workers, wait_until
 from mcp_http import send, stateless_body, stateless_post
-from toolhost import well_formed
+from toolhost import fork_servers, well_formed
 
 LOAD_SECONDS = 5.0
 
 
 def live_workers(m) -> list[dict]:
     return [w for w in ctl_workers(m.ctl_status()) if w["state"] in ("idle", "busy")]
-
-
-def fork_server_pids(m) -> list[int]:
-    """mcpd's fork server: the child so named that the table does not list (a worker just forked
-    carries the server's name until it renames itself, and is in the table before then)."""
-    named = [k.pid for k in m.worker_children() if k.comm == "mcp-fork-server"]
-    listed = {w["pid"] for w in ctl_workers(m.ctl_status())}
-    return [pid for pid in named if pid not in listed]
 
 
 @pytest.mark.parametrize("level", ["process", "per-call"])
@@ -73,7 +65,7 @@ def test_random_worker_kills_under_load(mcpd_factory, level):
         while not stop.is_set():
             time.sleep(0.3)
             if level == "per-call" and rng.random() < 0.25:
-                for pid in fork_server_pids(m):
+                for pid in [k.pid for k in fork_servers(m)]:
                     os.kill(pid, signal.SIGKILL)
                     last_kill[0] = time.monotonic()
                     servers_killed.append(pid)
@@ -123,7 +115,7 @@ def test_random_worker_kills_under_load(mcpd_factory, level):
     assert m.run("echo", {"message": "still here"})[-1].event == "final"
     if level == "per-call":
         assert servers_killed, "the killer never found the fork server"
-        assert len(wait_until(lambda: fork_server_pids(m), 10, message="a fork server")) == 1
+        assert len(wait_until(lambda: fork_servers(m), 10, message="a fork server")) == 1
 
 
 def _held_mcpd(mcpd_factory, listener: socket.socket, port: int):

@@ -28,8 +28,8 @@ from pathlib import Path
 import pytest
 
 from conftest import MCPD, wait_until
-from toolhost import (FIXTURES, cmdline, error_event, final_text, processes_running, start_mcpd, wait_tools,
-                      write_json)
+from toolhost import (FIXTURES, FORK_SERVER, cmdline, error_event, final_text, fork_servers, processes_running, start_mcpd,
+                      wait_tools, write_json)
 
 PROBE = str(FIXTURES / "sandbox_probe_server.py")
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -286,17 +286,6 @@ def test_builtin_workers_run_sandboxed_at_the_flag_level(mcpd_factory, level):
         # Each call's process was destroyed after it: none of the first workers remains.
         wait_until(lambda: not (first & {k.pid for k in m.worker_children()}), 10,
                    message="the per-call workers to be replaced")
-
-
-FORK_SERVER = "mcp-fork-server"
-
-
-def fork_servers(m) -> list:
-    """mcpd's fork servers. A worker just forked carries the server's name until it renames itself,
-    but mcpd lists it in the table before then, so the table is read after the process list."""
-    named = [k for k in m.worker_children() if k.comm == FORK_SERVER]
-    workers = {w["pid"] for w in m.ctl_status()["workers"]}
-    return [k for k in named if k.pid not in workers]
 
 
 def test_per_call_workers_are_forked_by_one_fork_server_and_are_mcpds_children(mcpd_factory):

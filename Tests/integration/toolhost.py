@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALPHA, DEFAULT_TOKENS, Mcpd, Response, json_body, wait_until
+from conftest import ALPHA, DEFAULT_TOKENS, Mcpd, Response, ctl_workers, json_body, wait_until
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "fixtures"
@@ -562,3 +562,15 @@ def log_lines(m: Mcpd) -> list[dict]:
         if isinstance(obj, dict):
             out.append(obj)
     return out
+
+
+FORK_SERVER = "mcp-fork-server"
+
+
+def fork_servers(m: Mcpd) -> list:
+    """mcpd's fork servers (per-call pools): the children of that name the call table does not list.
+    A worker just forked carries the server's name until it renames itself, but mcpd lists it in the
+    table before then, so the table is read after the process list."""
+    named = [k for k in m.worker_children() if k.comm == FORK_SERVER]
+    listed = {w["pid"] for w in ctl_workers(m.ctl_status())}
+    return [k for k in named if k.pid not in listed]
