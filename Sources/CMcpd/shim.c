@@ -327,6 +327,12 @@ pid_t mcpd_fork_for_parent(void) {
     args.child_tid = (uint64_t)(uintptr_t)tid_address;
     // exit_signal stays 0: clone3 refuses one with CLONE_PARENT, and the child takes ours (SIGCHLD).
     long pid = syscall(SYS_clone3, &args, sizeof args);
+#if defined(SYS_clone) && (defined(__x86_64__) || defined(__aarch64__))
+    // Under systemd's RestrictNamespaces= (mcpd.service) clone3 fails with ENOSYS: seccomp cannot
+    // look into clone3's arguments, so systemd refuses it whole. clone takes the same flags, in this
+    // argument order on these architectures (glibc's own fork uses clone).
+    if (pid < 0 && errno == ENOSYS) pid = syscall(SYS_clone, (unsigned long)args.flags, 0UL, NULL, tid_address, 0UL);
+#endif
     if (pid < 0) return -errno;
     // The kernel does not carry the robust-futex list into a new process; glibc's fork re-registers it.
     if (pid == 0 && has_robust_list) syscall(SYS_set_robust_list, robust_head, robust_length);

@@ -46,12 +46,17 @@ public final class HTTPConnection: EventHandler {
     var lastActivityMs: Int64
     /// Monotonic ms when the current, incomplete request head began to arrive (0 when none).
     var requestStartedMs: Int64 = 0
+    /// Monotonic ms of the accept, and how many requests have arrived since: a drain waits a little
+    /// for a new connection's first request (`closeWhenIdle`).
+    private let acceptedMs: Int64
+    private var requestsReceived = 0
 
     init(fd: Int32, server: HTTPServer, limits: HTTPLimits) {
         self.fd = fd
         self.server = server
         self.parser = HTTPRequestParser(limits: limits)
         self.lastActivityMs = Clock.monotonicMillis()
+        self.acceptedMs = lastActivityMs
     }
 
     public var peerHost: String { Socket.peerHost(fd) }
@@ -115,6 +120,7 @@ public final class HTTPConnection: EventHandler {
             case .request(let request):
                 requestStartedMs = parser.isMidRequest ? Clock.monotonicMillis() : 0
                 awaitingResponse = true
+                requestsReceived += 1
                 keepAliveAfterResponse = request.keepAlive && !server.isDraining
                 answeringHead = request.method == "HEAD"
                 requestId = RequestIds.of(request)
@@ -280,8 +286,26 @@ public final class HTTPConnection: EventHandler {
         }
     }
 
-    /// Closes a keep-alive connection that has nothing in progress (used while draining).
-    func closeIfIdle() {
-        if isOpen && !awaitingResponse && !isStreaming && !parser.isMidRequest && outputOffset >= output.count { close() }
+    /// While the server drains: closes the connection once nothing is in progress on it, and says
+    /// whether it is still open. It reads first, so that a request already in the socket is answered
+    /// (with Connection: close) instead of being reset by the close. A connection that has not sent a
+    /// request yet gets `freshGraceMs` to send its first (as Go's Server.Shutdown gives new
+    /// connections): its client connected just before the drain began and is waiting for an answer.
+    func closeWhenIdle(now: Int64, freshGraceMs: Int64) -> Bool {
+        guard isOpen else { return false }
+        if !awaitingResponse && !isStreaming && !readPaused { readAvailable() }
+        guard isOpen, !awaitingResponse, !isStreaming, !parser.isMidRequest, outputOffset >= output.count else { return isOpen }
+        if requestsReceived == 0 && now - acceptedMs < freshGraceMs { return true }
+        close()
+        return false
+    }
+
+    /// Whether the connection holds up a drain: a request is being received or answered (a stream
+    /// excepted: streams end with their calls, or are closed at the end), or a new connection's
+    /// first request may still be on its way.
+    func isBusy(now: Int64, freshGraceMs: Int64) -> Bool {
+        guard isOpen, !isStreaming else { return false }
+        return awaitingResponse || parser.isMidRequest || outputOffset < output.count
+            || (requestsReceived == 0 && now - acceptedMs < freshGraceMs)
     }
 }

@@ -46,7 +46,12 @@ public final class HTTPServer {
         listeners.append(listener)
     }
 
+    /// How long a drain waits for the first request of a connection accepted just before it began.
+    static let freshConnectionGraceMs: Int64 = 1000
+
     /// Stops accepting, closes idle keep-alive connections, and answers the rest with Connection: close.
+    /// Connections still waiting in the listen backlog stay there, for the next process when the
+    /// socket is shared (systemd's socket activation).
     public func beginDraining() {
         isDraining = true
         for listener in listeners {
@@ -54,7 +59,20 @@ public final class HTTPServer {
             Descriptor.close(listener.fd)
         }
         listeners.removeAll()
-        for connection in Array(connections.values) { connection.closeIfIdle() }
+        closeIdleConnections(now: Clock.monotonicMillis())
+    }
+
+    /// While draining: whether a connection still has a request coming in or being answered, which
+    /// the drain waits for (up to its timeout). Streams do not count.
+    public var hasRequestsInProgress: Bool {
+        let now = Clock.monotonicMillis()
+        return connections.values.contains { $0.isBusy(now: now, freshGraceMs: Self.freshConnectionGraceMs) }
+    }
+
+    private func closeIdleConnections(now: Int64) {
+        for connection in Array(connections.values) {
+            _ = connection.closeWhenIdle(now: now, freshGraceMs: Self.freshConnectionGraceMs)
+        }
     }
 
     /// Closes every connection, whatever it is doing (the very end of a shutdown).
@@ -105,8 +123,8 @@ public final class HTTPServer {
         let now = Clock.monotonicMillis()
         for connection in Array(connections.values) {
             connection.checkTimeouts(now: now, settings: settings)
-            if isDraining { connection.closeIfIdle() }
         }
+        if isDraining { closeIdleConnections(now: now) }
     }
 }
 

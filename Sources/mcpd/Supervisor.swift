@@ -491,7 +491,7 @@ final class Supervisor {
         case .serving, .stopped:
             return
         case .draining:
-            let quiet = allPools.allSatisfy(\.isQuiet)
+            let quiet = allPools.allSatisfy(\.isQuiet) && !server.hasRequestsInProgress
             guard quiet || now >= drainDeadlineMs else { return }
             if !quiet {
                 Log.warn("drain timeout reached; cancelling the remaining calls", ["calls": String(calls.activeCount)])

@@ -607,7 +607,75 @@ def ctl_find_call(status: dict, call_id: str) -> dict | None:
 # One mcpd instance
 # ----------------------------------------------------------------------------------------------
 
-class Mcpd:
+class HttpEndpoint:
+    """The execute API's HTTP helpers for a server on 127.0.0.1:`port` (an mcpd the test started, or
+    one that systemd started)."""
+    port: int
+
+    def conn(self, timeout: float = 10.0) -> HttpConnection:
+        return HttpConnection("127.0.0.1", self.port, timeout=timeout)
+
+    def request(self, method, path, token=ALPHA, headers=None, body=None, timeout=10.0) -> Response:
+        with self.conn(timeout) as c:
+            return c.request(method, path, headers=headers, body=body, token=token, timeout=timeout)
+
+    def get(self, path, token=ALPHA, **kw) -> Response:
+        return self.request("GET", path, token=token, **kw)
+
+    def post_json(self, path, obj, token=ALPHA, **kw) -> Response:
+        headers = {"Content-Type": "application/json"}
+        return self.request("POST", path, token=token, headers=headers, body=json_body(obj), **kw)
+
+    def execute(self, tool, input=None, token=ALPHA, **extra) -> Response:
+        payload = {"tool": tool}
+        if input is not None:
+            payload["input"] = input
+        payload.update(extra)
+        return self.post_json("/mcp/execute", payload, token=token)
+
+    def start_call(self, tool, input=None, token=ALPHA, **extra) -> str:
+        r = self.execute(tool, input, token=token, **extra)
+        assert r.status == 200, f"execute {tool} {input} failed: {r!r}"
+        body = r.json()
+        assert UUID4.match(body.get("call_id", "")), f"call_id is not a lowercase uuid v4: {body}"
+        return body["call_id"]
+
+    def call(self, call_id, token=ALPHA) -> dict:
+        r = self.get(f"/mcp/calls/{call_id}", token=token)
+        assert r.status == 200, f"GET /mcp/calls/{call_id}: {r!r}"
+        return r.json()
+
+    def wait_status(self, call_id, wanted, token=ALPHA, timeout=10.0) -> dict:
+        wanted = {wanted} if isinstance(wanted, str) else set(wanted)
+        box = {}
+
+        def check():
+            box["c"] = self.call(call_id, token)
+            return box["c"]["status"] in wanted
+        wait_until(check, timeout, message=f"call {call_id} to reach {wanted}")
+        return box["c"]
+
+    def cancel(self, call_id, token=ALPHA) -> Response:
+        return self.request("POST", f"/mcp/cancel/{call_id}", token=token, body=b"")
+
+    def cancel_all(self, token=ALPHA) -> Response:
+        return self.request("POST", "/mcp/cancel_all", token=token, body=b"")
+
+    def stream(self, call_id, token=ALPHA, timeout=15.0, last_event_id=None) -> list[Event]:
+        with self.conn(timeout) as c:
+            head, sse = c.open_stream(call_id, token, last_event_id)
+            assert sse is not None, f"stream {call_id} refused: {head!r}"
+            return sse.read_until_terminal(timeout)
+
+    def run(self, tool, input=None, token=ALPHA, timeout=15.0, **extra) -> list[Event]:
+        call_id = self.start_call(tool, input, token, **extra)
+        return self.stream(call_id, token, timeout)
+
+    def readyz(self) -> Response:
+        return self.get("/readyz", token=None)
+
+
+class Mcpd(HttpEndpoint):
     def __init__(self, workdir: Path, args, tokens, env_extra, listen_port: int | None,
                  runtime_dir: Path | None, default_listen: bool = True, wrapper=(), stdin=None):
         self.workdir = workdir
@@ -674,69 +742,6 @@ class Mcpd:
                 last = exc
             time.sleep(0.05)
         pytest.fail(f"mcpd not ready within {timeout}s (last: {last!r}){self.diag()}")
-
-    # -- HTTP helpers -------------------------------------------------------------------------
-    def conn(self, timeout: float = 10.0) -> HttpConnection:
-        return HttpConnection("127.0.0.1", self.port, timeout=timeout)
-
-    def request(self, method, path, token=ALPHA, headers=None, body=None, timeout=10.0) -> Response:
-        with self.conn(timeout) as c:
-            return c.request(method, path, headers=headers, body=body, token=token, timeout=timeout)
-
-    def get(self, path, token=ALPHA, **kw) -> Response:
-        return self.request("GET", path, token=token, **kw)
-
-    def post_json(self, path, obj, token=ALPHA, **kw) -> Response:
-        headers = {"Content-Type": "application/json"}
-        return self.request("POST", path, token=token, headers=headers, body=json_body(obj), **kw)
-
-    def execute(self, tool, input=None, token=ALPHA, **extra) -> Response:
-        payload = {"tool": tool}
-        if input is not None:
-            payload["input"] = input
-        payload.update(extra)
-        return self.post_json("/mcp/execute", payload, token=token)
-
-    def start_call(self, tool, input=None, token=ALPHA, **extra) -> str:
-        r = self.execute(tool, input, token=token, **extra)
-        assert r.status == 200, f"execute {tool} {input} failed: {r!r}"
-        body = r.json()
-        assert UUID4.match(body.get("call_id", "")), f"call_id is not a lowercase uuid v4: {body}"
-        return body["call_id"]
-
-    def call(self, call_id, token=ALPHA) -> dict:
-        r = self.get(f"/mcp/calls/{call_id}", token=token)
-        assert r.status == 200, f"GET /mcp/calls/{call_id}: {r!r}"
-        return r.json()
-
-    def wait_status(self, call_id, wanted, token=ALPHA, timeout=10.0) -> dict:
-        wanted = {wanted} if isinstance(wanted, str) else set(wanted)
-        box = {}
-
-        def check():
-            box["c"] = self.call(call_id, token)
-            return box["c"]["status"] in wanted
-        wait_until(check, timeout, message=f"call {call_id} to reach {wanted}")
-        return box["c"]
-
-    def cancel(self, call_id, token=ALPHA) -> Response:
-        return self.request("POST", f"/mcp/cancel/{call_id}", token=token, body=b"")
-
-    def cancel_all(self, token=ALPHA) -> Response:
-        return self.request("POST", "/mcp/cancel_all", token=token, body=b"")
-
-    def stream(self, call_id, token=ALPHA, timeout=15.0, last_event_id=None) -> list[Event]:
-        with self.conn(timeout) as c:
-            head, sse = c.open_stream(call_id, token, last_event_id)
-            assert sse is not None, f"stream {call_id} refused: {head!r}"
-            return sse.read_until_terminal(timeout)
-
-    def run(self, tool, input=None, token=ALPHA, timeout=15.0, **extra) -> list[Event]:
-        call_id = self.start_call(tool, input, token, **extra)
-        return self.stream(call_id, token, timeout)
-
-    def readyz(self) -> Response:
-        return self.get("/readyz", token=None)
 
     # -- processes ----------------------------------------------------------------------------
     def children(self) -> list[ProcInfo]:

@@ -166,6 +166,24 @@ def test_sigterm_lets_an_in_flight_call_finish(mcpd_factory):
     assert time.monotonic() - started < 5, "mcpd lingered after its last call ended"
 
 
+def test_a_connection_accepted_before_sigterm_gets_its_first_request_answered(mcpd_factory):
+    """A client that connected just before the drain began is about to send its request: mcpd waits
+    for it (a second at most) and answers it with Connection: close, instead of closing the new
+    connection under it (a reset). A keep-alive connection that already had its answer is closed."""
+    m = mcpd_factory()
+    with m.conn() as fresh, m.conn() as used:
+        assert used.request("GET", "/healthz").status == 200
+        time.sleep(0.2)  # both accepted by now
+        m.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # the drain has begun
+        r = fresh.request("GET", "/healthz", timeout=5)
+        assert r.status == 200 and r.json() == {"status": "ok"}, r
+        assert (r.header("connection") or "").lower() == "close", r
+        assert fresh.wait_closed(5)
+        assert used.wait_closed(5), "an idle keep-alive connection was kept open through the drain"
+    assert m.stop(send=False, timeout=10) == 0
+
+
 def test_drain_timeout_cancels_the_rest_with_reason_shutdown(mcpd_factory):
     m = mcpd_factory("--drain-timeout", "1", "--workers-min", "1", "--workers-max", "1")
     running = m.start_call("countdown", {"seconds": 30})

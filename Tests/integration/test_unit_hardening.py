@@ -1,8 +1,8 @@
 """systemd/mcpd.service's hardening (issue 5, "The unit"): exposure at or below 2.0 by
 `systemd-analyze security`, and the settings that keep the workers' sandbox possible.
 
-No systemd runs here (nor in CI containers), so the unit is judged offline, and the one claim that
-matters most — a worker can still make an unprivileged user + pid namespace with a fresh /proc
+These checks need no running systemd: the unit is judged offline (test_systemd_unit.py runs it under
+a real one), and the one claim that matters most — a worker can still make an unprivileged user + pid namespace with a fresh /proc
 under the unit's /proc, /dev and /sys — is checked by recreating those mounts by hand (as root, in
 a private mount namespace) and running what a strict worker does (`unshare -Urpmnif --mount-proc`)
 as an unprivileged user. A negative control proves the check can fail: with a read-only
