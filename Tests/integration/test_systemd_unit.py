@@ -7,8 +7,8 @@ installs mcpd into it exactly as on a host, and the tests drive it with systemct
 socket activation on the first connection, the hardened unit (DynamicUser, RootDirectory, the
 system call filter, ...) with every sandbox level still working inside it, `systemctl reload`,
 `systemctl restart` and a SIGKILLed mcpd without a refused connection or a reset rate limit
-(listening socket and call table in systemd's hands), and a stop that drains the running call and
-leaves no process behind.
+(listening socket and call table in systemd's hands), the watchdog restarting an mcpd whose event
+loop stopped, and a stop that drains the running call and leaves no process behind.
 
 What systemd would do to the machine it boots on (apply sysctls, load modules, clean /tmp, trigger
 udev, ...) is masked: every unit that sysinit.target and the other early targets pull in, except
@@ -376,6 +376,28 @@ def test_a_killed_mcpd_is_restarted_with_no_connection_refused_and_no_process_le
     now = c.unit_processes()
     assert not (set(now) & old_processes), f"processes of the killed mcpd are still in the unit: {now}"
     assert all(pid == new_pid or ppid == new_pid for pid, ppid in now.items()), now
+
+
+def test_the_watchdog_restarts_an_mcpd_whose_event_loop_stops(service):
+    c = service.container
+    # The unit's 30 s, shortened: and the stopped process cannot act on SIGABRT, so systemd's
+    # SIGKILL follows after TimeoutAbortSec=.
+    c.sh("mkdir -p /etc/systemd/system/mcpd.service.d && printf '[Service]\\nWatchdogSec=1\\nTimeoutAbortSec=1\\n'"
+         " >/etc/systemd/system/mcpd.service.d/watchdog-test.conf && systemctl daemon-reload")
+    try:
+        service.configure()
+        assert c.show("mcpd.service", "WatchdogUSec")["WatchdogUSec"] == "1s"
+        pid, restarts = c.main_pid(), int(c.show("mcpd.service", "NRestarts")["NRestarts"])
+        time.sleep(3)  # mcpd's WATCHDOG=1 pings keep it alive
+        assert (c.main_pid(), int(c.show("mcpd.service", "NRestarts")["NRestarts"])) == (pid, restarts), c.journal()
+
+        c.sh(f"kill -STOP {pid}")
+        wait_until(lambda: c.main_pid() not in (0, pid), 20, message=f"the watchdog to restart mcpd{c.journal()}")
+        service.wait_serving()
+        assert "Watchdog timeout" in c.sh("journalctl -u mcpd.service --no-pager -o cat").stdout, c.journal()
+        assert all(ppid == c.main_pid() or p == c.main_pid() for p, ppid in c.unit_processes().items())
+    finally:
+        c.sh("rm /etc/systemd/system/mcpd.service.d/watchdog-test.conf && systemctl daemon-reload")
 
 
 def test_stop_drains_the_running_call_and_leaves_nothing(service):
