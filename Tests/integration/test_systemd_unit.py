@@ -92,12 +92,16 @@ class Container:
                     self.pid1 = pid
                     return True
             return False
-        wait_until(booted, 15, message="systemd to start as the container's PID 1")
-        wait_until(lambda: Path(f"/proc/{self.pid1}/root/run/systemd/private").exists(), 15,
-                   message=f"systemd's control socket{self.boot_log()}")
-        state = self.sh("systemctl is-system-running --wait", check=False, timeout=60).stdout.strip()
-        # "degraded" would be a masked-away unit's failure, nothing of mcpd's: say which, go on.
-        assert state in ("running", "degraded"), f"systemd: {state}\n{self.sh('systemctl --failed', check=False).stdout}"
+        try:
+            wait_until(booted, 15, message="systemd to start as the container's PID 1")
+            wait_until(lambda: Path(f"/proc/{self.pid1}/root/run/systemd/private").exists(), 15,
+                       message=f"systemd's control socket{self.boot_log()}")
+            state = self.sh("systemctl is-system-running --wait", check=False, timeout=60).stdout.strip()
+            # "degraded" would be a masked-away unit's failure, nothing of mcpd's: say which, go on.
+            assert state in ("running", "degraded"), f"systemd: {state}\n{self.sh('systemctl --failed', check=False).stdout}"
+        except BaseException:
+            self.shutdown()
+            raise
 
     @staticmethod
     def _descendants(pid: int) -> list[int]:
@@ -144,16 +148,15 @@ class Container:
         return {int(p[0]): int(p[1]) for p in pairs if len(p) == 2}
 
     def shutdown(self) -> None:
-        if self.pid1:
+        # Killing PID 1 ends every process of the namespace; killing unshare ends PID 1 too
+        # (--kill-child), which covers a systemd that never came up.
+        for pid, kill in ((self.pid1, os.kill), (self.unshare.pid, os.killpg)):
             try:
-                os.kill(self.pid1, signal.SIGKILL)
+                if pid:
+                    kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        try:
-            self.unshare.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.unshare.pid, signal.SIGKILL)
-            self.unshare.wait(timeout=15)
+        self.unshare.wait(timeout=15)
         self.log.close()
         # The cgroups systemd made are in the machine's cgroup v2 tree; the namespaces' processes are
         # gone, so they can go too (deepest first).
@@ -370,7 +373,10 @@ def test_a_killed_mcpd_is_restarted_with_no_connection_refused_and_no_process_le
         stop.set()
         client.join(20)
     assert int(c.show("mcpd.service", "NRestarts")["NRestarts"]) == restarts + 1
-    assert [o for o in outcomes if o[1] != 200] == [], "connections failed while mcpd was down"
+    # The one connection mcpd may have accepted when it was killed dies with it (the client is
+    # sequential, so there is at most one); none is refused, and every later one waits and is served.
+    failed = [o for o in outcomes if o[1] != 200]
+    assert len(failed) <= 1 and not any("Refused" in str(o[1]) for o in failed), failed
     assert max(b[0] - a[0] for a, b in zip(outcomes, outcomes[1:])) >= 0.5, "no request waited for the restart"
     new_pid = c.main_pid()
     now = c.unit_processes()
