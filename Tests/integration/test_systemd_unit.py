@@ -33,9 +33,12 @@ from toolhost import final_text, well_formed, write_json
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD = Path("/lib/systemd/systemd")
+# Where the container sees this checkout (src) and the binaries under test (bin).
+SOURCES_IN_CONTAINER = "/run/mcpd-test"
 
-# Run by `unshare --mount`: a cgroup v2 subtree of its own, then PID 1 of new pid and cgroup
-# namespaces (whose cgroup root is that subtree), which sets up its file systems and becomes systemd.
+# Run by `unshare --mount` with DIR CGROUP SOURCES BINARIES: a cgroup v2 subtree of its own, then PID 1
+# of new pid and cgroup namespaces (whose cgroup root is that subtree), which sets up its file
+# systems and becomes systemd.
 BOOT = r"""
 set -eu
 dir=$1
@@ -53,8 +56,14 @@ for d in /etc /var /usr/local; do
     mkdir -p "$dir/$name.upper" "$dir/$name.work"
     mount -t overlay overlay -o "lowerdir=$d,upperdir=$dir/$name.upper,workdir=$dir/$name.work" "$d"
 done
-mount -t tmpfs tmpfs /tmp
+# The sources and the binaries may be under /tmp, which is replaced next: they are bound into /run.
 mount -t tmpfs tmpfs /run
+mkdir -p /run/mcpd-test/src /run/mcpd-test/bin
+mount --bind "$2" /run/mcpd-test/src
+mount --bind "$3" /run/mcpd-test/bin
+mount -t tmpfs tmpfs /tmp
+# The machine'"'"'s own journal files are not this systemd'"'"'s.
+if [ -d /var/log/journal ]; then mount -t tmpfs tmpfs /var/log/journal; fi
 mount -t tmpfs tmpfs /sys/fs/cgroup
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /run/systemd/system /etc/systemd/system
@@ -67,7 +76,7 @@ for target in sysinit local-fs local-fs-pre sockets basic timers paths; do
     done
 done
 exec env -i container=mcpd-test PATH=/usr/sbin:/usr/bin:/sbin:/bin /lib/systemd/systemd --unit=mcpd-test.target
-' boot "$dir"
+' boot "$dir" "$3" "$4"
 """
 
 
@@ -80,7 +89,7 @@ class Container:
         self.log = open(workdir / "boot.log", "wb")
         self.unshare = subprocess.Popen(
             ["unshare", "--mount", "--propagation", "private", "--", "bash", "-c", BOOT, "boot",
-             str(workdir), self.cgroup],
+             str(workdir), self.cgroup, str(ROOT), str(BIN_DIR)],
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         self.pid1 = 0
 
@@ -219,7 +228,7 @@ def service(tmp_path_factory):
     container = Container(workdir)
     try:
         port = free_port()
-        container.sh(f"BUILD_DIR={shlex.quote(str(BIN_DIR))} bash {ROOT}/deploy/install.sh")
+        container.sh(f"BUILD_DIR={SOURCES_IN_CONTAINER}/bin bash {SOURCES_IN_CONTAINER}/src/deploy/install.sh")
         container.sh("mkdir -p /etc/systemd/system/mcpd.socket.d && printf '[Socket]\\nListenStream=\\n"
                      f"ListenStream=127.0.0.1:{port}\\n' >/etc/systemd/system/mcpd.socket.d/port.conf && "
                      f"printf 'MCPD_TOKENS={ALPHA}\\n' >/etc/mcpd/mcpd.env && "
