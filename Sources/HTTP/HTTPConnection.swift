@@ -286,26 +286,28 @@ public final class HTTPConnection: EventHandler {
         }
     }
 
-    /// While the server drains: closes the connection once nothing is in progress on it, and says
-    /// whether it is still open. It reads first, so that a request already in the socket is answered
-    /// (with Connection: close) instead of being reset by the close. A connection that has not sent a
-    /// request yet gets `freshGraceMs` to send its first (as Go's Server.Shutdown gives new
-    /// connections): its client connected just before the drain began and is waiting for an answer.
-    func closeWhenIdle(now: Int64, freshGraceMs: Int64) -> Bool {
-        guard isOpen else { return false }
-        if !awaitingResponse && !isStreaming && !readPaused { readAvailable() }
-        guard isOpen, !awaitingResponse, !isStreaming, !parser.isMidRequest, outputOffset >= output.count else { return isOpen }
-        if requestsReceived == 0 && now - acceptedMs < freshGraceMs { return true }
+    /// While the server drains: closes the connection once nothing is in progress on it. It reads
+    /// first, so that a request already in the socket is answered (with Connection: close) instead of
+    /// being reset by the close. A connection that has not sent a request yet gets `freshGraceMs` to
+    /// send its first (as Go's Server.Shutdown gives new connections): its client connected just
+    /// before the drain began and is waiting for an answer.
+    func closeWhenIdle(now: Int64, freshGraceMs: Int64) {
+        guard isOpen, !isStreaming else { return }
+        if !awaitingResponse && !readPaused { readAvailable() }
+        guard isOpen, !hasRequestInProgress, !mayStillSendFirstRequest(now: now, graceMs: freshGraceMs) else { return }
         close()
-        return false
     }
 
-    /// Whether the connection holds up a drain: a request is being received or answered (a stream
-    /// excepted: streams end with their calls, or are closed at the end), or a new connection's
-    /// first request may still be on its way.
-    func isBusy(now: Int64, freshGraceMs: Int64) -> Bool {
-        guard isOpen, !isStreaming else { return false }
-        return awaitingResponse || parser.isMidRequest || outputOffset < output.count
-            || (requestsReceived == 0 && now - acceptedMs < freshGraceMs)
+    /// Whether the connection holds up a drain (streams do not: they end with their calls, or are
+    /// closed at the very end).
+    func holdsUpDrain(now: Int64, freshGraceMs: Int64) -> Bool {
+        isOpen && !isStreaming && (hasRequestInProgress || mayStillSendFirstRequest(now: now, graceMs: freshGraceMs))
+    }
+
+    /// A request is being received or answered, or its response is not all sent.
+    private var hasRequestInProgress: Bool { awaitingResponse || parser.isMidRequest || outputOffset < output.count }
+
+    private func mayStillSendFirstRequest(now: Int64, graceMs: Int64) -> Bool {
+        requestsReceived == 0 && now - acceptedMs < graceMs
     }
 }

@@ -66,12 +66,12 @@ public final class HTTPServer {
     /// the drain waits for (up to its timeout). Streams do not count.
     public var hasRequestsInProgress: Bool {
         let now = Clock.monotonicMillis()
-        return connections.values.contains { $0.isBusy(now: now, freshGraceMs: Self.freshConnectionGraceMs) }
+        return connections.values.contains { $0.holdsUpDrain(now: now, freshGraceMs: Self.freshConnectionGraceMs) }
     }
 
     private func closeIdleConnections(now: Int64) {
         for connection in Array(connections.values) {
-            _ = connection.closeWhenIdle(now: now, freshGraceMs: Self.freshConnectionGraceMs)
+            connection.closeWhenIdle(now: now, freshGraceMs: Self.freshConnectionGraceMs)
         }
     }
 
