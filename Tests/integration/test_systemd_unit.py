@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ALPHA, BIN_DIR, HttpConnection, HttpEndpoint, free_port, wait_until
-from toolhost import final_text, well_formed, write_json
+from toolhost import final_text, well_formed
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD = Path("/lib/systemd/systemd")
@@ -137,9 +137,7 @@ class Container:
         return done
 
     def journal(self) -> str:
-        done = subprocess.run(["nsenter", "-t", str(self.pid1), "-m", "-p", "--", "journalctl", "--no-pager",
-                               "-n", "60", "-u", "mcpd.service", "-u", "mcpd.socket"],
-                              capture_output=True, text=True, timeout=30)
+        done = self.sh("journalctl --no-pager -n 60 -u mcpd.service -u mcpd.socket", check=False, timeout=30)
         return f"\n--- journal (tail):\n{done.stdout}{done.stderr}"
 
     def show(self, unit: str, *properties: str) -> dict[str, str]:
@@ -336,11 +334,8 @@ def test_restart_refuses_no_connection_and_keeps_rate_limits(service):
 def test_reload_applies_the_configuration_without_closing_a_connection(service):
     c = service.container
     def config(tools: list[str]) -> str:
-        entries = [{"name": name, "tool_type": "curl", "curl_config": {"value": "curl http://127.0.0.1:9/never"}}
-                   for name in tools]
-        path = service.container.workdir / "config.json"
-        write_json(path, {"tools": entries})
-        return path.read_text()
+        return json.dumps({"tools": [{"name": name, "tool_type": "curl",
+                                      "curl_config": {"value": "curl http://127.0.0.1:9/never"}} for name in tools]})
 
     c.sh(f"printf %s {shlex.quote(config(['before_reload']))} >/etc/mcpd/config.json")
     service.configure("--config", "/etc/mcpd/config.json")
