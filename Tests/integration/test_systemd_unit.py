@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ALPHA, BIN_DIR, HttpConnection, HttpEndpoint, free_port, wait_until
+from conftest import ALPHA, BIN_DIR, HttpConnection, HttpEndpoint, children_of, free_port, wait_until
 from toolhost import final_text, well_formed
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -96,9 +96,10 @@ class Container:
         def booted() -> bool:
             if self.unshare.poll() is not None:
                 pytest.fail(f"the container exited with {self.unshare.returncode}: {self.boot_log()}")
-            for pid in self._descendants(self.unshare.pid):
-                if _comm(pid) == "systemd":
-                    self.pid1 = pid
+            # PID 1 is unshare's child: bash until it execs systemd.
+            for child in children_of(self.unshare.pid):
+                if child.comm == "systemd":
+                    self.pid1 = child.pid
                     return True
             return False
         try:
@@ -111,20 +112,6 @@ class Container:
         except BaseException:
             self.shutdown()
             raise
-
-    @staticmethod
-    def _descendants(pid: int) -> list[int]:
-        found, todo = [], [pid]
-        while todo:
-            parent = todo.pop()
-            for task in Path(f"/proc/{parent}/task").glob("*"):
-                try:
-                    children = [int(c) for c in (task / "children").read_text().split()]
-                except OSError:
-                    continue
-                found += children
-                todo += children
-        return found
 
     def boot_log(self) -> str:
         return (self.workdir / "boot.log").read_text(errors="replace")
@@ -175,13 +162,6 @@ class Container:
                        check=True, timeout=30)
 
 
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
-
-
 class Service(HttpEndpoint):
     """mcpd as installed in the container, reached through mcpd.socket's port."""
 
@@ -229,9 +209,10 @@ def service(tmp_path_factory):
         container.sh(f"BUILD_DIR={SOURCES_IN_CONTAINER}/bin bash {SOURCES_IN_CONTAINER}/src/deploy/install.sh")
         container.sh("mkdir -p /etc/systemd/system/mcpd.socket.d && printf '[Socket]\\nListenStream=\\n"
                      f"ListenStream=127.0.0.1:{port}\\n' >/etc/systemd/system/mcpd.socket.d/port.conf && "
-                     f"printf 'MCPD_TOKENS={ALPHA}\\n' >/etc/mcpd/mcpd.env && "
                      "systemctl daemon-reload && systemctl start mcpd.socket")
-        yield Service(container, port)
+        service = Service(container, port)
+        service.configure()
+        yield service
     finally:
         container.shutdown()
 
