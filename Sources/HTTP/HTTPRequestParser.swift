@@ -321,13 +321,14 @@ public struct HTTPRequestParser {
                 for index in valueStart..<valueEnd where (bytes[index] < 32 && bytes[index] != 9) || bytes[index] == 127 {
                     return .failure(.badRequest("control character in header value"))
                 }
-                let name = String(unsafeUninitializedCapacity: colon - lineStart) { out in
-                    for index in lineStart..<colon {
-                        let byte = bytes[index]
-                        out[index - lineStart] = byte >= 65 && byte <= 90 ? byte + 32 : byte
+                let name = CommonFields.name(UnsafeBufferPointer(rebasing: bytes[lineStart..<colon]))
+                    ?? String(unsafeUninitializedCapacity: colon - lineStart) { out in
+                        for index in lineStart..<colon {
+                            let byte = bytes[index]
+                            out[index - lineStart] = byte >= 65 && byte <= 90 ? byte + 32 : byte
+                        }
+                        return colon - lineStart
                     }
-                    return colon - lineStart
-                }
                 if colon - lineStart == 4 && name == "host" {
                     // RFC 9112 §3.2: more than one Host, or an invalid one, is 400.
                     guard hostIndex == nil else { return .failure(.badRequest("more than one Host header")) }
@@ -336,7 +337,8 @@ public struct HTTPRequestParser {
                     }
                     hostIndex = headers.count
                 }
-                headers.append((name, String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd]), as: UTF8.self)))
+                let value = UnsafeBufferPointer(rebasing: bytes[valueStart..<valueEnd])
+                headers.append((name, CommonFields.value(value) ?? String(decoding: value, as: UTF8.self)))
             }
             if minor == UInt8(ascii: "1") && hostIndex == nil { return .failure(.badRequest("an HTTP/1.1 request needs a Host header")) }
             // Request-target forms (RFC 9112 §3.2): origin form is the rule; the others are checked

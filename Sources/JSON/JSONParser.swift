@@ -1,3 +1,5 @@
+import Glibc
+
 // A strict RFC 8259 parser that reads straight from a byte buffer.
 //
 // It accepts exactly one value surrounded by optional whitespace: no comments, no trailing commas,
@@ -194,7 +196,14 @@ struct JSONParser {
             }
             throw JSONParseError(offset: position, message: "expected a member name, found \(describe(byte))")
         }
-        let key = try parseString()
+        let key: String
+        // "io." rules out every other key at once, before a call.
+        if position + 3 < bytes.count, bytes[position + 1] == UInt8(ascii: "i"), bytes[position + 2] == UInt8(ascii: "o"),
+           bytes[position + 3] == UInt8(ascii: "."), let reserved = reservedMetaKey() {
+            key = reserved
+        } else {
+            key = try parseString()
+        }
         if keyCount < pendingKeys.count { pendingKeys[keyCount] = key } else { pendingKeys.append(key) }
         keyCount += 1
         skipWhitespace()
@@ -250,6 +259,35 @@ struct JSONParser {
     }
 
     // MARK: Strings
+
+    /// The `_meta` keys MCP reserves, which 2026-07-28 requests and results carry every time.
+    /// At 30-odd bytes each would be a heap-allocated String made from the input; these
+    /// literals are shared instead.
+    /// The reserved `_meta` key whose quoted form starts at the current position, consumed; nil,
+    /// and nothing consumed, for any other string.
+    private mutating func reservedMetaKey() -> String? {
+        let prefix: StaticString = "io.modelcontextprotocol/"
+        let nameStart = position + 1 + prefix.utf8CodeUnitCount
+        guard nameStart < bytes.count,
+              memcmp(bytes.baseAddress! + position + 1, prefix.utf8Start, prefix.utf8CodeUnitCount) == 0 else { return nil }
+        var nameEnd = nameStart
+        while nameEnd < bytes.count, bytes[nameEnd] != UInt8(ascii: "\"") { nameEnd += 1 }
+        let name = UnsafeRawBufferPointer(rebasing: bytes[nameStart..<nameEnd])
+        // Compared as StaticStrings (reaching a String's bytes costs more than the comparison).
+        func named(_ suffix: StaticString) -> Bool { memcmp(name.baseAddress!, suffix.utf8Start, name.count) == 0 }
+        let key: String?
+        switch name.count {
+        case 15 where named("protocolVersion"): key = "io.modelcontextprotocol/protocolVersion"
+        case 18 where named("clientCapabilities"): key = "io.modelcontextprotocol/clientCapabilities"
+        case 10 where named("clientInfo"): key = "io.modelcontextprotocol/clientInfo"
+        case 10 where named("serverInfo"): key = "io.modelcontextprotocol/serverInfo"
+        case 8 where named("logLevel"): key = "io.modelcontextprotocol/logLevel"
+        case 14 where named("subscriptionId"): key = "io.modelcontextprotocol/subscriptionId"
+        default: key = nil
+        }
+        if key != nil { position = nameEnd + 1 }
+        return key
+    }
 
     /// Reads a string whose opening quote is at the current position.
     private mutating func parseString() throws(JSONParseError) -> String {

@@ -129,6 +129,21 @@ final class StatelessHandler {
         return String(validating: bytes, as: UTF8.self)
     }
 
+    /// Methods whose results carry a cache hint.
+    private static func hasCacheHint(_ method: String) -> Bool {
+        switch method {
+        case "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read", "server/discover":
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// Whether `stamp` would only add `Methods.completeResultStamp`'s members to `result`.
+    static func takesCompleteStamp(_ result: JSONObject, method: String) -> Bool {
+        !hasCacheHint(method) && result["resultType"] == nil && result["_meta"] == nil
+    }
+
     /// Every 2026-07-28 result says it is complete and who answered; list and read results add a
     /// cache hint. Lists are the same for every caller of a tenant, so "private" scope.
     static func stamp(_ result: JSONObject, method: String, service: MCPService) -> JSONObject {
@@ -137,12 +152,9 @@ final class StatelessHandler {
         var meta = stamped["_meta"]?.objectValue ?? JSONObject()
         meta[serverInfoKey] = method == "server/discover" ? service.methods.serverInfo(for: .v2026_07_28) : service.methods.briefServerInfo
         stamped["_meta"] = .object(meta)
-        switch method {
-        case "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read", "server/discover":
+        if hasCacheHint(method) {
             stamped["ttlMs"] = .int(method == "resources/read" ? 0 : 60_000)
             stamped["cacheScope"] = "private"
-        default:
-            break
         }
         return stamped
     }
@@ -236,6 +248,10 @@ final class StatelessReply: Reply {
         abortHandler = nil
         var message = response
         var status = 200
+        if stream == nil, case .object(let object) = response, let id = object["id"],
+           let result = object["result"]?.objectValue, StatelessHandler.takesCompleteStamp(result, method: method) {
+            return respondStamped(id: id, result: result)
+        }
         if case .object(var object) = response, let result = object["result"]?.objectValue {
             // An input_required result is not cacheable and carries no cache hint.
             if result["resultType"]?.stringValue == "input_required" {
@@ -256,6 +272,24 @@ final class StatelessReply: Reply {
             connection.onClose = nil
             connection.respondJSONValue(status, message)
         }
+    }
+
+    /// The JSON-RPC response for `result` with the complete stamp's members written after its own,
+    /// the bytes `StatelessHandler.stamp` and a serialization would give.
+    private func respondStamped(id: JSONValue, result: JSONObject) {
+        guard let connection, connection.isOpen else { return }
+        connection.onClose = nil
+        var body: [UInt8] = []
+        body.reserveCapacity(512)
+        body.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        id.write(into: &body)
+        body.append(contentsOf: #","result":"#.utf8)
+        JSONValue.object(result).write(into: &body)
+        body.removeLast() // the result's closing brace: its members go on
+        if !result.isEmpty { body.append(UInt8(ascii: ",")) }
+        body.append(contentsOf: service.methods.completeResultStamp)
+        body.append(contentsOf: "}}".utf8)
+        connection.respond(status: 200, headers: [("Content-Type", "application/json")], body: body)
     }
 
     func finishRefused(_ response: JSONValue, status: Int, headers: [(String, String)]) {

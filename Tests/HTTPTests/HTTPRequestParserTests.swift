@@ -195,3 +195,17 @@ private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
     // A request id is visible ASCII: a space in it makes the message malformed.
     #expect(CallRequest(decoding: CallRequest(tableSlot: 1, tool: "t", requestId: "a b", input: []).encoded()) == nil)
 }
+
+@Test func commonHeaderNamesAndValuesReadAsTheirOwnText() {
+    // Names and values the parser takes from its table of common fields must read exactly as the
+    // ones it makes from the bytes: names lowercased, values untouched, near misses left alone.
+    let head = "POST /mcp HTTP/1.1\r\nHOST: x\r\nContent-Type: application/json\r\nMcp-Protocol-VERSION: 2026-07-28\r\n"
+        + "Accept: Application/JSON\r\nMcp-Nam_: tools/call\r\nMcp-Named: tools/calls\r\nX-Request-Id:  keep-alive \r\n"
+        + "Content-Length: 0\r\n\r\n"
+    let request = requests(parse(head)).first
+    #expect(request?.headers.map(\.name) == ["host", "content-type", "mcp-protocol-version", "accept", "mcp-nam_",
+                                               "mcp-named", "x-request-id", "content-length"])
+    #expect(request?.headers.map(\.value) == ["x", "application/json", "2026-07-28", "Application/JSON", "tools/call",
+                                                "tools/calls", "keep-alive", "0"])
+    #expect(request?.header("mcp-protocol-version") == "2026-07-28")
+}

@@ -20,6 +20,24 @@ struct JSONParserTests {
         #expect(try JSONValue.parse("{\"a\":1,\"b\":false}") == .object(JSONObject([("a", .int(1)), ("b", .bool(false))])))
     }
 
+    @Test func readsReservedMetaKeysAndTheirNearMisses() throws {
+        // The reserved `_meta` keys come from a table of constants; anything else that starts like
+        // them, or spells one with an escape, must still parse as written.
+        let keys = ["io.modelcontextprotocol/protocolVersion", "io.modelcontextprotocol/clientCapabilities",
+                    "io.modelcontextprotocol/clientInfo", "io.modelcontextprotocol/serverInfo",
+                    "io.modelcontextprotocol/logLevel", "io.modelcontextprotocol/subscriptionId",
+                    "io.modelcontextprotocol/clientInfoX", "io.modelcontextprotocol/client", "io.modelcontextprotocol/",
+                    "io.modelcontextprotocol/serverinfo", "io.other/clientInfo", "io", "i"]
+        let text = "{" + keys.enumerated().map { "\"\($0.element)\":\($0.offset)" }.joined(separator: ",") + "}"
+        let parsed = try JSONValue.parse(text).objectValue
+        #expect(parsed?.keys == keys)
+        #expect(parsed?["io.modelcontextprotocol/clientInfo"] == .int(2))
+        let escaped = try JSONValue.parse(#"{"io.modelcontextprotocol/clientInf\u006f":1,"io.modelcontextprotocol/logLevel\"":2}"#)
+        #expect(escaped.objectValue?.keys == ["io.modelcontextprotocol/clientInfo", "io.modelcontextprotocol/logLevel\""])
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(#"{"io.modelcontextprotocol/logLevel"#) }
+        #expect(throws: JSONParseError.self) { try JSONValue.parse(#"{"io.modelcontextprotocol/logLevel"}"#) }
+    }
+
     @Test func parsesNestedStructures() throws {
         let value = try JSONValue.parse(#"{"a":[1,{"b":[[],{}]}],"c":{"d":null,"e":[[["deep"]]]}}"#)
         let expected: JSONValue = [
