@@ -269,8 +269,11 @@ final class Methods {
     }
 
     static func key(_ id: JSONValue) -> String {
-        if let text = id.stringValue { return "s:" + text }
-        return "n:" + id.serialized()
+        switch id {
+        case .string(let text): return "s:" + text
+        case .int(let number): return "n:" + String(number) // what serialized() writes, without the buffer
+        default: return "n:" + id.serialized()
+        }
     }
 
     // MARK: pagination
