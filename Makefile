@@ -117,7 +117,8 @@ $(FUZZ_OUT)/modules/libJSON.a: $(JSON_SOURCES)
 	$(FUZZ_SWIFTC) -module-name JSON -emit-module -emit-module-path $(@D)/JSON.swiftmodule \
 		-emit-library -static -o $@ $(JSON_SOURCES)
 
-$(FUZZ_OUT)/http-request-parser: Tests/Fuzz/HTTPRequestParser/FuzzHTTPRequestParser.swift Sources/HTTP/HTTPRequest.swift Sources/HTTP/HTTPRequestParser.swift
+$(FUZZ_OUT)/http-request-parser: Tests/Fuzz/HTTPRequestParser/FuzzHTTPRequestParser.swift Sources/HTTP/HTTPRequest.swift Sources/HTTP/HTTPRequestParser.swift \
+		Sources/HTTP/CommonFields.swift
 	@mkdir -p $(@D)
 	$(FUZZ_SWIFTC) -module-name FuzzHTTPRequestParser -o $@ $^
 
