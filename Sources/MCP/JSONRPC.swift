@@ -49,6 +49,23 @@ enum JSONRPCMessage {
         .object(JSONObject([("jsonrpc", "2.0"), ("id", id), ("result", .object(result))]))
     }
 
+    /// `result(id:_:)` serialized, with `extraMembers` (serialized members, without braces)
+    /// written after the result's own: a reply that adds the same members to every result need
+    /// not build and write them for each call.
+    static func writeResult(id: JSONValue, _ result: JSONObject, extraMembers: [UInt8] = [], into body: inout [UInt8]) {
+        body.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        id.write(into: &body)
+        body.append(contentsOf: #","result":"#.utf8)
+        JSONValue.object(result).write(into: &body)
+        if !extraMembers.isEmpty {
+            body.removeLast() // the result's closing brace: its members go on
+            if !result.isEmpty { body.append(UInt8(ascii: ",")) }
+            body.append(contentsOf: extraMembers)
+            body.append(UInt8(ascii: "}"))
+        }
+        body.append(UInt8(ascii: "}"))
+    }
+
     /// An error response. When the request's id is unknown (unparseable body, or an HTTP-level
     /// refusal before the body was read) the id is omitted, as 2025-11-25 on specifies.
     static func error(id: JSONValue, _ error: RPCError) -> JSONValue {

@@ -281,14 +281,7 @@ final class StatelessReply: Reply {
         connection.onClose = nil
         var body: [UInt8] = []
         body.reserveCapacity(512)
-        body.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
-        id.write(into: &body)
-        body.append(contentsOf: #","result":"#.utf8)
-        JSONValue.object(result).write(into: &body)
-        body.removeLast() // the result's closing brace: its members go on
-        if !result.isEmpty { body.append(UInt8(ascii: ",")) }
-        body.append(contentsOf: service.methods.completeResultStamp)
-        body.append(contentsOf: "}}".utf8)
+        JSONRPCMessage.writeResult(id: id, result, extraMembers: service.methods.completeResultStamp, into: &body)
         connection.respond(status: 200, headers: [("Content-Type", "application/json")], body: body)
     }
 

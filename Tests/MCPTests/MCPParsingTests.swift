@@ -116,4 +116,21 @@ struct MCPParsingTests {
         #expect(ToolResults.success(audio, revision: .v2025_03_26)["content"]?.arrayValue?.first?["type"] == "audio")
         #expect(ToolResults.error("boom")["isError"] == true)
     }
+
+    @Test func writesAResultWithExtraMembersAsTheMergedResultWouldSerialize() {
+        let extra = JSONObject([("resultType", "complete"), ("_meta", ["k": "v"])])
+        var extraBytes: [UInt8] = []
+        JSONValue.object(extra).write(into: &extraBytes)
+        extraBytes = Array(extraBytes.dropFirst().dropLast())
+        for (id, result) in [(JSONValue.int(7), JSONObject([("content", [["type": "text"]])])), (.string("a"), JSONObject())] {
+            var merged = result
+            for (key, value) in extra { merged[key] = value }
+            var written: [UInt8] = []
+            JSONRPCMessage.writeResult(id: id, result, extraMembers: extraBytes, into: &written)
+            #expect(String(decoding: written, as: UTF8.self) == JSONRPCMessage.result(id: id, merged).serialized())
+            written = []
+            JSONRPCMessage.writeResult(id: id, result, into: &written)
+            #expect(String(decoding: written, as: UTF8.self) == JSONRPCMessage.result(id: id, result).serialized())
+        }
+    }
 }
