@@ -260,11 +260,10 @@ struct JSONParser {
 
     // MARK: Strings
 
-    /// The `_meta` keys MCP reserves, which 2026-07-28 requests and results carry every time.
-    /// At 30-odd bytes each would be a heap-allocated String made from the input; these
-    /// literals are shared instead.
-    /// The reserved `_meta` key whose quoted form starts at the current position, consumed; nil,
-    /// and nothing consumed, for any other string.
+    /// The reserved `_meta` key (`io.modelcontextprotocol/…`) whose quoted form starts at the
+    /// current position, consumed; nil, and nothing consumed, for any other string. 2026-07-28
+    /// requests and results carry these keys every time, and at 30-odd bytes each would be a
+    /// heap-allocated String made from the input; these literals are shared instead.
     private mutating func reservedMetaKey() -> String? {
         let prefix: StaticString = "io.modelcontextprotocol/"
         let nameStart = position + 1 + prefix.utf8CodeUnitCount
