@@ -53,13 +53,30 @@ enum JSONRPCMessage {
     /// written after the result's own: a reply that adds the same members to every result need
     /// not build and write them for each call.
     static func writeResult(id: JSONValue, _ result: JSONObject, extraMembers: [UInt8] = [], into body: inout [UInt8]) {
+        writeResultHead(id: id, into: &body)
+        JSONValue.object(result).write(into: &body)
+        closeResult(hasMembers: !result.isEmpty, extraMembers: extraMembers, into: &body)
+    }
+
+    /// `writeResult` for a result already serialized: `serializedResult` is the bytes of a
+    /// non-empty JSON object.
+    static func writeResult(id: JSONValue, serializedResult: [UInt8], extraMembers: [UInt8] = [], into body: inout [UInt8]) {
+        writeResultHead(id: id, into: &body)
+        body.append(contentsOf: serializedResult)
+        closeResult(hasMembers: true, extraMembers: extraMembers, into: &body)
+    }
+
+    private static func writeResultHead(id: JSONValue, into body: inout [UInt8]) {
         body.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
         id.write(into: &body)
         body.append(contentsOf: #","result":"#.utf8)
-        JSONValue.object(result).write(into: &body)
+    }
+
+    /// After the result object: its extra members, then the message's closing brace.
+    private static func closeResult(hasMembers: Bool, extraMembers: [UInt8], into body: inout [UInt8]) {
         if !extraMembers.isEmpty {
             body.removeLast() // the result's closing brace: its members go on
-            if !result.isEmpty { body.append(UInt8(ascii: ",")) }
+            if hasMembers { body.append(UInt8(ascii: ",")) }
             body.append(contentsOf: extraMembers)
             body.append(UInt8(ascii: "}"))
         }

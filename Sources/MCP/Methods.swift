@@ -19,10 +19,16 @@ protocol Reply: AnyObject {
     /// The one response, a refusal: answered with `status` and `headers` where the transport still
     /// can (nothing streamed yet), else like `finish`.
     func finishRefused(_ response: JSONValue, status: Int, headers: [(String, String)])
+    /// The one response to a tools/call whose worker finished with `workerResult`.
+    func finishToolCall(id: JSONValue, workerResult: [UInt8], revision: ProtocolRevision)
 }
 
 extension Reply {
     func onAbort(_ handler: @escaping () -> Void) {}
+
+    func finishToolCall(id: JSONValue, workerResult: [UInt8], revision: ProtocolRevision) {
+        finish(JSONRPCMessage.result(id: id, ToolResults.success(workerResult, revision: revision)))
+    }
 }
 
 /// What a request is answered in the light of.
@@ -386,6 +392,19 @@ enum ToolResults {
             result["content"] = .array(content.compactMap { block(for: $0, revision) })
         }
         if !revision.hasStructuredContent { result["structuredContent"] = nil }
+        return result
+    }
+
+    /// `success` for the commonest worker result, `{"text": "…"}` alone, already serialized: the
+    /// worker's string token is copied as it came, not decoded and encoded again. Any revision
+    /// takes it as it is. nil for any other result.
+    static func splicedText(_ bytes: [UInt8]) -> [UInt8]? {
+        guard let text = JSONSplice.soleStringMember("text", in: bytes) else { return nil }
+        var result: [UInt8] = []
+        result.reserveCapacity(text.count + 64)
+        result.append(contentsOf: #"{"content":[{"type":"text","text":"#.utf8)
+        result.append(contentsOf: bytes[text])
+        result.append(contentsOf: #"}],"isError":false}"#.utf8)
         return result
     }
 

@@ -130,7 +130,7 @@ final class StatelessHandler {
     }
 
     /// Methods whose results carry a cache hint.
-    private static func hasCacheHint(_ method: String) -> Bool {
+    static func hasCacheHint(_ method: String) -> Bool {
         switch method {
         case "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read", "server/discover":
             return true
@@ -282,6 +282,22 @@ final class StatelessReply: Reply {
         var body: [UInt8] = []
         body.reserveCapacity(512)
         JSONRPCMessage.writeResult(id: id, result, extraMembers: service.methods.completeResultStamp, into: &body)
+        connection.respond(status: 200, headers: [("Content-Type", "application/json")], body: body)
+    }
+
+    func finishToolCall(id: JSONValue, workerResult: [UInt8], revision: ProtocolRevision) {
+        // A result already serialized takes the complete stamp as bytes; on a stream, `finish` stamps.
+        guard stream == nil, !StatelessHandler.hasCacheHint(method), let result = ToolResults.splicedText(workerResult) else {
+            return finish(JSONRPCMessage.result(id: id, ToolResults.success(workerResult, revision: revision)))
+        }
+        guard !done else { return }
+        done = true
+        abortHandler = nil
+        guard let connection, connection.isOpen else { return }
+        connection.onClose = nil
+        var body: [UInt8] = []
+        body.reserveCapacity(result.count + 48 + service.methods.completeResultStamp.count)
+        JSONRPCMessage.writeResult(id: id, serializedResult: result, extraMembers: service.methods.completeResultStamp, into: &body)
         connection.respond(status: 200, headers: [("Content-Type", "application/json")], body: body)
     }
 

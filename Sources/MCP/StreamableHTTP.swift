@@ -191,6 +191,23 @@ final class PostReply: Reply {
         }
     }
 
+    func finishToolCall(id: JSONValue, workerResult: [UInt8], revision: ProtocolRevision) {
+        guard let result = ToolResults.splicedText(workerResult) else {
+            return finish(JSONRPCMessage.result(id: id, ToolResults.success(workerResult, revision: revision)))
+        }
+        guard !done else { return }
+        done = true
+        var body: [UInt8] = []
+        body.reserveCapacity(result.count + 48)
+        JSONRPCMessage.writeResult(id: id, serializedResult: result, into: &body)
+        if let log {
+            log.append(body)
+            log.complete()
+        } else if let connection, connection.isOpen {
+            connection.respond(status: 200, headers: [("Content-Type", "application/json")], body: body)
+        }
+    }
+
     func finishRefused(_ response: JSONValue, status: Int, headers: [(String, String)]) {
         guard !done, log == nil, let connection, connection.isOpen else { return finish(response) }
         done = true

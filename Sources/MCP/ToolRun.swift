@@ -59,7 +59,7 @@ final class ToolRun {
         case .ask(let bytes):
             ask(bytes)
         case .finished(let bytes):
-            reply.finish(JSONRPCMessage.result(id: id, ToolResults.success(bytes, revision: context.revision)))
+            reply.finishToolCall(id: id, workerResult: bytes, revision: context.revision)
         case .failed(let kind, let message):
             reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("\(kind): \(message)")))
         case .cancelled(let reason):

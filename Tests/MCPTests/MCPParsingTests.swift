@@ -117,6 +117,28 @@ struct MCPParsingTests {
         #expect(ToolResults.error("boom")["isError"] == true)
     }
 
+    @Test func splicesATextResultAsItsParsedShapingWouldRead() throws {
+        let revisions: [ProtocolRevision] = [.v2024_11_05, .v2025_03_26, .v2025_06_18, .v2025_11_25, .v2026_07_28]
+        for worker in [#"{"text":"hi"}"#, #" { "text" : "a\/b\u00e9\n" } "#, "{\"text\":\"\u{1F600}\"}"] {
+            let bytes = Array(worker.utf8)
+            let spliced = try #require(ToolResults.splicedText(bytes))
+            for revision in revisions {
+                #expect(try JSONValue.parse(spliced) == .object(ToolResults.success(bytes, revision: revision)))
+            }
+        }
+        // Written as the parsed result serializes when the worker wrote it that way itself.
+        let canonical = Array(#"{"text":"hi"}"#.utf8)
+        #expect(ToolResults.splicedText(canonical) == Array(JSONValue.object(ToolResults.success(canonical, revision: .v2025_11_25)).serialized().utf8))
+        for other in [#"{"text":"hi","n":1}"#, #"{"a":1}"#, #"{"content":[]}"#, "[]"] {
+            #expect(ToolResults.splicedText(Array(other.utf8)) == nil)
+        }
+        var written: [UInt8] = []
+        JSONRPCMessage.writeResult(id: 3, serializedResult: ToolResults.splicedText(canonical)!, extraMembers: Array(#""k":1"#.utf8), into: &written)
+        var merged = ToolResults.success(canonical, revision: .v2026_07_28)
+        merged["k"] = 1
+        #expect(String(decoding: written, as: UTF8.self) == JSONRPCMessage.result(id: 3, merged).serialized())
+    }
+
     @Test func writesAResultWithExtraMembersAsTheMergedResultWouldSerialize() {
         let extra = JSONObject([("resultType", "complete"), ("_meta", ["k": "v"])])
         var extraBytes: [UInt8] = []

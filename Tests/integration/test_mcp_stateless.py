@@ -73,6 +73,11 @@ def test_results_carry_the_expected_content(mcpd):
     assert tools[0]["title"] == "Echo" and tools[0]["annotations"]["readOnlyHint"] is True, tools[0]
     echo = ok(mcpd, "tools/call", {"name": "echo", "arguments": {"message": "héllo"}})
     assert echo["content"] == [{"type": "text", "text": "héllo"}], echo
+    # Every character JSON must escape, and every kind of UTF-8, comes back as sent.
+    awkward = 'q"uote\\back/slash\n\t\r\b\f\x00\x1f é ✓ 😀 \u2028 \ufeff end'
+    echo = ok(mcpd, "tools/call", {"name": "echo", "arguments": {"message": awkward}})
+    assert echo["content"] == [{"type": "text", "text": awkward}] and echo["isError"] is False, echo
+    assert echo["resultType"] == "complete" and echo["_meta"], echo
     greeting = ok(mcpd, "prompts/get", {"name": "greeting", "arguments": {"name": "Alice"}})
     assert "Alice" in greeting["messages"][0]["content"]["text"], greeting
     completion = ok(mcpd, "completion/complete", {"ref": {"type": "ref/prompt", "name": "greeting"},

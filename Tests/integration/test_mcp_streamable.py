@@ -240,6 +240,18 @@ def test_tools_call_echo_is_answered_with_json(mcpd, rev):
     assert result.get("isError", False) is False, result
 
 
+# The worker's text travels into the response as the worker wrote it: every character JSON must
+# escape, and every kind of UTF-8, comes back as sent, in a response that is valid JSON.
+AWKWARD_TEXT = 'q"uote\\back/slash\n\t\r\b\f\x00\x1f é ✓ 😀 \u2028 \ufeff end'
+
+
+@pytest.mark.parametrize("rev", SESSIONFUL)
+def test_tools_call_echo_returns_every_character_as_sent(mcpd, rev):
+    c = StreamableClient(mcpd, rev)
+    result = c.rpc("tools/call", {"name": "echo", "arguments": {"message": AWKWARD_TEXT}})["result"]
+    assert result == {"content": [{"type": "text", "text": AWKWARD_TEXT}], "isError": False}, result
+
+
 @pytest.mark.parametrize("rev", SESSIONFUL)
 def test_countdown_with_progress_token_streams_progress_then_the_result(mcpd, rev):
     c = StreamableClient(mcpd, rev)
