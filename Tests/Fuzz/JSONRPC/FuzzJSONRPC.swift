@@ -4,14 +4,26 @@
 // An input is an HTTP body as /mcp, /sse and the tenant endpoint receive it: parsed as JSON, then
 // read as one JSON-RPC message or a batch of them, exactly as the transports do. Properties checked
 // besides "no crash": what the parser accepts is valid UTF-8, and writing a parsed value and parsing
-// the text again is a fixed point (the writer's output is JSON the parser takes back unchanged).
+// the text again is a fixed point (the writer's output is JSON the parser takes back unchanged), and
+// JSONSplice agrees with the parser.
 
 import JSON
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzJSONRPC(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let input = UnsafeRawBufferPointer(start: data, count: size)
-    guard let value = try? JSONValue.parse(input) else { return 0 }
+    // JSONSplice copies a `{"text": "…"}` worker result's string token as it came: it may only take
+    // what the parser takes, and the token must read as the parser reads the member.
+    let bytes = Array(input)
+    let splicedText = JSONSplice.soleStringMember("text", in: bytes)
+    guard let value = try? JSONValue.parse(input) else {
+        require(splicedText == nil, "JSONSplice accepted what the parser refuses")
+        return 0
+    }
+    if let range = splicedText {
+        require(value.objectValue?.count == 1 && value["text"] == (try? JSONValue.parse(Array(bytes[range]))),
+                "JSONSplice's token does not read as the parsed member")
+    }
     require(String(validating: UnsafeBufferPointer(start: data, count: size), as: UTF8.self) != nil,
                  "the parser accepted ill-formed UTF-8")
 
