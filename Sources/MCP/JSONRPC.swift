@@ -53,27 +53,20 @@ enum JSONRPCMessage {
     /// written after the result's own: a reply that adds the same members to every result need
     /// not build and write them for each call.
     static func writeResult(id: JSONValue, _ result: JSONObject, extraMembers: [UInt8] = [], into body: inout [UInt8]) {
-        writeResultHead(id: id, into: &body)
-        JSONValue.object(result).write(into: &body)
-        closeResult(hasMembers: !result.isEmpty, extraMembers: extraMembers, into: &body)
+        writeResult(id: id, extraMembers: extraMembers, into: &body) { body in
+            JSONValue.object(result).write(into: &body)
+            return !result.isEmpty
+        }
     }
 
-    /// `writeResult` for a result already serialized: `serializedResult` is the bytes of a
-    /// non-empty JSON object.
-    static func writeResult(id: JSONValue, serializedResult: [UInt8], extraMembers: [UInt8] = [], into body: inout [UInt8]) {
-        writeResultHead(id: id, into: &body)
-        body.append(contentsOf: serializedResult)
-        closeResult(hasMembers: true, extraMembers: extraMembers, into: &body)
-    }
-
-    private static func writeResultHead(id: JSONValue, into body: inout [UInt8]) {
+    /// `writeResult` with the result object written by `writeObject`, which returns whether it
+    /// wrote any members.
+    static func writeResult(id: JSONValue, extraMembers: [UInt8] = [], into body: inout [UInt8],
+                            writeObject: (inout [UInt8]) -> Bool) {
         body.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
         id.write(into: &body)
         body.append(contentsOf: #","result":"#.utf8)
-    }
-
-    /// After the result object: its extra members, then the message's closing brace.
-    private static func closeResult(hasMembers: Bool, extraMembers: [UInt8], into body: inout [UInt8]) {
+        let hasMembers = writeObject(&body)
         if !extraMembers.isEmpty {
             body.removeLast() // the result's closing brace: its members go on
             if hasMembers { body.append(UInt8(ascii: ",")) }

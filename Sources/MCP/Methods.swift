@@ -395,17 +395,30 @@ enum ToolResults {
         return result
     }
 
-    /// `success` for the commonest worker result, `{"text": "…"}` alone, already serialized: the
-    /// worker's string token is copied as it came, not decoded and encoded again. Any revision
-    /// takes it as it is. nil for any other result.
-    static func splicedText(_ bytes: [UInt8]) -> [UInt8]? {
-        guard let text = JSONSplice.soleStringMember("text", in: bytes) else { return nil }
-        var result: [UInt8] = []
-        result.reserveCapacity(text.count + 64)
-        result.append(contentsOf: #"{"content":[{"type":"text","text":"#.utf8)
-        result.append(contentsOf: bytes[text])
-        result.append(contentsOf: #"}],"isError":false}"#.utf8)
-        return result
+    /// The string token of a worker result that is `{"text": "…"}` alone: what most tools return.
+    static func soleText(_ bytes: [UInt8]) -> Range<Int>? {
+        JSONSplice.soleStringMember("text", in: bytes)
+    }
+
+    /// `success` for a result whose `soleText` is `token`, written from the worker's bytes: the
+    /// string token is copied as it came, not decoded and encoded again. Any revision takes it as
+    /// it is.
+    static func writeText(_ token: Range<Int>, of bytes: [UInt8], into body: inout [UInt8]) {
+        body.append(contentsOf: #"{"content":[{"type":"text","text":"#.utf8)
+        body.append(contentsOf: bytes[token])
+        body.append(contentsOf: #"}],"isError":false}"#.utf8)
+    }
+
+    /// A tools/call response for a worker result whose `soleText` is `token`, with the reply's
+    /// `extraMembers` in its result.
+    static func textResponse(id: JSONValue, _ token: Range<Int>, of bytes: [UInt8], extraMembers: [UInt8] = []) -> [UInt8] {
+        var body: [UInt8] = []
+        body.reserveCapacity(bytes.count + extraMembers.count + 96)
+        JSONRPCMessage.writeResult(id: id, extraMembers: extraMembers, into: &body) { body in
+            writeText(token, of: bytes, into: &body)
+            return true
+        }
+        return body
     }
 
     /// Content blocks a revision does not know become text describing them.

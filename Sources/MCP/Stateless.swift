@@ -287,7 +287,7 @@ final class StatelessReply: Reply {
 
     func finishToolCall(id: JSONValue, workerResult: [UInt8], revision: ProtocolRevision) {
         // A result already serialized takes the complete stamp as bytes; on a stream, `finish` stamps.
-        guard stream == nil, !StatelessHandler.hasCacheHint(method), let result = ToolResults.splicedText(workerResult) else {
+        guard stream == nil, !StatelessHandler.hasCacheHint(method), let text = ToolResults.soleText(workerResult) else {
             return finish(JSONRPCMessage.result(id: id, ToolResults.success(workerResult, revision: revision)))
         }
         guard !done else { return }
@@ -295,9 +295,7 @@ final class StatelessReply: Reply {
         abortHandler = nil
         guard let connection, connection.isOpen else { return }
         connection.onClose = nil
-        var body: [UInt8] = []
-        body.reserveCapacity(result.count + 48 + service.methods.completeResultStamp.count)
-        JSONRPCMessage.writeResult(id: id, serializedResult: result, extraMembers: service.methods.completeResultStamp, into: &body)
+        let body = ToolResults.textResponse(id: id, text, of: workerResult, extraMembers: service.methods.completeResultStamp)
         connection.respond(status: 200, headers: [("Content-Type", "application/json")], body: body)
     }
 

@@ -192,14 +192,12 @@ final class PostReply: Reply {
     }
 
     func finishToolCall(id: JSONValue, workerResult: [UInt8], revision: ProtocolRevision) {
-        guard let result = ToolResults.splicedText(workerResult) else {
+        guard let text = ToolResults.soleText(workerResult) else {
             return finish(JSONRPCMessage.result(id: id, ToolResults.success(workerResult, revision: revision)))
         }
         guard !done else { return }
         done = true
-        var body: [UInt8] = []
-        body.reserveCapacity(result.count + 48)
-        JSONRPCMessage.writeResult(id: id, serializedResult: result, into: &body)
+        let body = ToolResults.textResponse(id: id, text, of: workerResult)
         if let log {
             log.append(body)
             log.complete()

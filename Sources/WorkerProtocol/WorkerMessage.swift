@@ -61,15 +61,25 @@ public struct WorkerMessage: Sendable, Equatable {
         var offset = 0
         repeat {
             let end = min(payload.count, offset + Self.maxFragmentPayload)
-            var datagram = [UInt8](repeating: 0, count: Self.headerSize)
-            datagram[0] = kind.rawValue
-            datagram[1] = end < payload.count ? Self.continuedFlag : 0
-            withUnsafeBytes(of: callNumber.littleEndian) { datagram.replaceSubrange(8..<16, with: $0) }
-            datagram.append(contentsOf: payload[offset..<end])
-            result.append(datagram)
+            result.append(datagram(offset..<end, continued: end < payload.count))
             offset = end
         } while offset < payload.count
         return result
+    }
+
+    /// Header and payload fragment written into one allocation of the exact size.
+    private func datagram(_ fragment: Range<Int>, continued: Bool) -> [UInt8] {
+        [UInt8](unsafeUninitializedCapacity: Self.headerSize + fragment.count) { buffer, count in
+            let raw = UnsafeMutableRawBufferPointer(buffer)
+            raw.initializeMemory(as: UInt8.self, repeating: 0)
+            raw[0] = kind.rawValue
+            raw[1] = continued ? Self.continuedFlag : 0
+            raw.storeBytes(of: callNumber.littleEndian, toByteOffset: 8, as: UInt64.self)
+            payload.withUnsafeBytes { source in
+                UnsafeMutableRawBufferPointer(rebasing: raw[Self.headerSize...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[fragment]))
+            }
+            count = Self.headerSize + fragment.count
+        }
     }
 }
 
@@ -94,14 +104,21 @@ public struct CallRequest: Sendable, Equatable {
 
     public func encoded() -> [UInt8] {
         var bytes: [UInt8] = []
-        let toolBytes = Array(tool.utf8.prefix(Int(UInt16.max)))
-        let requestIdBytes = Array(requestId.utf8.prefix(Int(UInt8.max)))
-        bytes.reserveCapacity(11 + toolBytes.count + requestIdBytes.count + spec.count + input.count)
-        withUnsafeBytes(of: tableSlot.littleEndian) { bytes.append(contentsOf: $0) }
-        withUnsafeBytes(of: UInt16(toolBytes.count).littleEndian) { bytes.append(contentsOf: $0) }
-        bytes.append(contentsOf: toolBytes)
-        bytes.append(UInt8(requestIdBytes.count))
-        bytes.append(contentsOf: requestIdBytes)
+        var tool = tool
+        var requestId = requestId
+        // Through the strings' storage: Array(string.utf8) made two more arrays per call.
+        tool.withUTF8 { toolName in
+            requestId.withUTF8 { requestIdBytes in
+                let toolName = UnsafeBufferPointer(rebasing: toolName.prefix(Int(UInt16.max)))
+                let requestIdBytes = UnsafeBufferPointer(rebasing: requestIdBytes.prefix(Int(UInt8.max)))
+                bytes.reserveCapacity(11 + toolName.count + requestIdBytes.count + spec.count + input.count)
+                withUnsafeBytes(of: tableSlot.littleEndian) { bytes.append(contentsOf: $0) }
+                withUnsafeBytes(of: UInt16(toolName.count).littleEndian) { bytes.append(contentsOf: $0) }
+                bytes.append(contentsOf: toolName)
+                bytes.append(UInt8(requestIdBytes.count))
+                bytes.append(contentsOf: requestIdBytes)
+            }
+        }
         withUnsafeBytes(of: UInt32(spec.count).littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: spec)
         bytes.append(contentsOf: input)

@@ -119,24 +119,29 @@ struct MCPParsingTests {
 
     @Test func splicesATextResultAsItsParsedShapingWouldRead() throws {
         let revisions: [ProtocolRevision] = [.v2024_11_05, .v2025_03_26, .v2025_06_18, .v2025_11_25, .v2026_07_28]
+        let stamp = Array(#""resultType":"complete""#.utf8)
         for worker in [#"{"text":"hi"}"#, #" { "text" : "a\/b\u00e9\n" } "#, "{\"text\":\"\u{1F600}\"}"] {
             let bytes = Array(worker.utf8)
-            let spliced = try #require(ToolResults.splicedText(bytes))
-            for revision in revisions {
-                #expect(try JSONValue.parse(spliced) == .object(ToolResults.success(bytes, revision: revision)))
+            let text = try #require(ToolResults.soleText(bytes))
+            for id: JSONValue in [7, "req-1"] {
+                for revision in revisions {
+                    let parsed = JSONRPCMessage.result(id: id, ToolResults.success(bytes, revision: revision))
+                    #expect(try JSONValue.parse(ToolResults.textResponse(id: id, text, of: bytes)) == parsed)
+                }
+                var stamped = ToolResults.success(bytes, revision: .v2026_07_28)
+                stamped["resultType"] = "complete"
+                #expect(try JSONValue.parse(ToolResults.textResponse(id: id, text, of: bytes, extraMembers: stamp))
+                        == JSONRPCMessage.result(id: id, stamped))
             }
         }
         // Written as the parsed result serializes when the worker wrote it that way itself.
         let canonical = Array(#"{"text":"hi"}"#.utf8)
-        #expect(ToolResults.splicedText(canonical) == Array(JSONValue.object(ToolResults.success(canonical, revision: .v2025_11_25)).serialized().utf8))
+        let response = ToolResults.textResponse(id: 3, try #require(ToolResults.soleText(canonical)), of: canonical)
+        #expect(String(decoding: response, as: UTF8.self)
+                == JSONRPCMessage.result(id: 3, ToolResults.success(canonical, revision: .v2025_11_25)).serialized())
         for other in [#"{"text":"hi","n":1}"#, #"{"a":1}"#, #"{"content":[]}"#, "[]"] {
-            #expect(ToolResults.splicedText(Array(other.utf8)) == nil)
+            #expect(ToolResults.soleText(Array(other.utf8)) == nil)
         }
-        var written: [UInt8] = []
-        JSONRPCMessage.writeResult(id: 3, serializedResult: ToolResults.splicedText(canonical)!, extraMembers: Array(#""k":1"#.utf8), into: &written)
-        var merged = ToolResults.success(canonical, revision: .v2026_07_28)
-        merged["k"] = 1
-        #expect(String(decoding: written, as: UTF8.self) == JSONRPCMessage.result(id: 3, merged).serialized())
     }
 
     @Test func writesAResultWithExtraMembersAsTheMergedResultWouldSerialize() {
