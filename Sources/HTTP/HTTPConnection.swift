@@ -26,6 +26,8 @@ public final class HTTPConnection: EventHandler {
     /// Output produced while handling requests is sent once, when the batch is handled: one
     /// send(2) for a response (or for several pipelined ones) instead of one per piece.
     private var flushPending = false
+    /// A response completed outside `processRequests`: the scheduled flush serves the next request.
+    private var resumeAfterFlush = false
     /// A flush is queued to run after the loop's current batch of events.
     private var flushScheduled = false
     private var writeInterest = false
@@ -35,9 +37,10 @@ public final class HTTPConnection: EventHandler {
     /// Called once when the connection closes, for the application to drop its references.
     public var onClose: (() -> Void)?
     /// Header fields for the current request's response, set before the application answers (the
-    /// rate limit fields): added to the response unless it carries a field of the same name itself.
-    /// Used by the next response head, then cleared.
-    public var pendingResponseHeaders: [(String, String)] = []
+    /// rate limit's standing), already serialized as header lines. A response that carries a field
+    /// named like the block's first one gives its own standing and leaves the block out. Used by
+    /// the next response head, then cleared.
+    public var pendingResponseFields = HTTPFieldBlock()
     /// The current request's id: its X-Request-Id when that is a sane one (1-64 visible ASCII
     /// characters), else one made here. Echoed in every response's X-Request-Id, carried into the
     /// calls the request starts and from there into the workers' log lines.
@@ -158,7 +161,7 @@ public final class HTTPConnection: EventHandler {
     /// Sends a complete response to the current request.
     public func respond(status: Int, headers: [(String, String)] = [], body: [UInt8]) {
         guard isOpen, awaitingResponse, !isStreaming else { return }
-        HTTPResponseHead.append(status: status, headers: headers, extraHeaders: takePendingHeaders(),
+        HTTPResponseHead.append(status: status, headers: headers, requestId: requestId, fields: takePendingFields(),
                                 contentLength: body.count, close: !keepAliveAfterResponse, to: &output)
         if !answeringHead { output.append(contentsOf: body) }
         completeResponse()
@@ -168,7 +171,7 @@ public final class HTTPConnection: EventHandler {
     public func beginStream(status: Int, headers: [(String, String)]) {
         guard isOpen, awaitingResponse, !isStreaming else { return }
         isStreaming = true
-        HTTPResponseHead.append(status: status, headers: headers, extraHeaders: takePendingHeaders(),
+        HTTPResponseHead.append(status: status, headers: headers, requestId: requestId, fields: takePendingFields(),
                                 contentLength: nil, close: !keepAliveAfterResponse, to: &output)
         flushSoon()
     }
@@ -194,23 +197,19 @@ public final class HTTPConnection: EventHandler {
     private func completeResponse() {
         awaitingResponse = false
         if !keepAliveAfterResponse { closeWhenFlushed = true }
+        // A response given later than its request (from a worker event) resumes the pipeline
+        // after its flush, in the same deferred step; one given from inside `handle` is picked up
+        // by the loop in processRequests.
+        if isOpen && !processing && !closeWhenFlushed { resumeAfterFlush = true }
         flushSoon()
-        // A response given later than its request (from a worker event) resumes the pipeline;
-        // one given from inside `handle` is picked up by the loop in processRequests.
-        if isOpen && !processing && !closeWhenFlushed {
-            server.loop.runSoon { [weak self] in self?.processRequests() }
-        }
     }
 
     private func queue(_ bytes: [UInt8]) { output.append(contentsOf: bytes) }
 
-    /// The fields every response to this request carries besides its own: X-Request-Id, then
-    /// the pending ones (rate limit fields); a response's own field of the same name wins.
-    private func takePendingHeaders() -> [(String, String)] {
-        var extra = pendingResponseHeaders
-        pendingResponseHeaders = []
-        if !requestId.isEmpty { extra.insert(("X-Request-Id", requestId), at: 0) }
-        return extra
+    private func takePendingFields() -> HTTPFieldBlock {
+        let fields = pendingResponseFields
+        pendingResponseFields = HTTPFieldBlock()
+        return fields
     }
 
     /// Output made while handling a request goes out when the handler returns. Output made by
@@ -225,6 +224,10 @@ public final class HTTPConnection: EventHandler {
             guard let self else { return }
             self.flushScheduled = false
             self.flush()
+            if self.resumeAfterFlush {
+                self.resumeAfterFlush = false
+                self.processRequests()
+            }
         }
     }
 

@@ -28,9 +28,9 @@ public enum HTTPResponseHead {
     }
 
     /// Appends a status line and header fields, then either Content-Length or chunked framing.
-    /// `extraHeaders` follow `headers`, except those whose name `headers` already has (the
-    /// connection's pending fields, which a response may override).
-    public static func append(status: Int, headers: [(String, String)], extraHeaders: [(String, String)] = [],
+    /// Besides its own `headers`, every response carries X-Request-Id with `requestId` (when there
+    /// is one) and the request's pending `fields`, unless `headers` has fields of those names.
+    public static func append(status: Int, headers: [(String, String)], requestId: String = "", fields: HTTPFieldBlock = HTTPFieldBlock(),
                               contentLength: Int?, close: Bool, to buffer: inout [UInt8]) {
         if status == 200 {
             appendBytes(of: "HTTP/1.1 200 OK\r\n", to: &buffer)  // the usual one, without formatting
@@ -38,12 +38,11 @@ public enum HTTPResponseHead {
             appendBytes(of: "HTTP/1.1 \(status) \(reason(for: status))\r\n", to: &buffer)
         }
         for (name, value) in headers { appendField(name, value, to: &buffer) }
-        for (name, value) in extraHeaders where !headers.contains(where: { $0.0.utf8.count == name.utf8.count && $0.0 == name }) {
-            appendField(name, value, to: &buffer)
-        }
+        if !requestId.isEmpty && !has(headers, requestIdField) { appendField(requestIdField, requestId, to: &buffer) }
+        if !fields.lines.isEmpty && !has(headers, fields.firstName) { buffer.append(contentsOf: fields.lines) }
         if let contentLength {
             appendBytes(of: "Content-Length: ", to: &buffer)
-            appendBytes(of: String(contentLength), to: &buffer)
+            appendDecimal(contentLength, to: &buffer)
             buffer.append(13)
             buffer.append(10)
         } else {
@@ -52,6 +51,33 @@ public enum HTTPResponseHead {
         if close { appendBytes(of: "Connection: close\r\n", to: &buffer) }
         buffer.append(13)
         buffer.append(10)
+    }
+
+    static let requestIdField = "X-Request-Id"
+
+    private static func has(_ headers: [(String, String)], _ name: String) -> Bool {
+        headers.contains { $0.0.utf8.count == name.utf8.count && $0.0 == name }
+    }
+
+    /// "name: value\r\n" with a decimal value, written without making a String of it.
+    public static func appendField(_ name: String, _ value: Int, to buffer: inout [UInt8]) {
+        appendBytes(of: name, to: &buffer)
+        buffer.append(UInt8(ascii: ":"))
+        buffer.append(UInt8(ascii: " "))
+        appendDecimal(value, to: &buffer)
+        buffer.append(13)
+        buffer.append(10)
+    }
+
+    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        if value < 0 { buffer.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        let firstDigit = buffer.count
+        repeat {
+            buffer.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10))
+            magnitude /= 10
+        } while magnitude > 0
+        buffer[firstDigit...].reverse()
     }
 
     private static func appendField(_ name: String, _ value: String, to buffer: inout [UInt8]) {
@@ -74,5 +100,17 @@ public enum HTTPResponseHead {
     /// Messages produced by the HTTP layer are fixed ASCII without quotes, so no escaping is needed.
     static func errorBody(_ error: HTTPError) -> [UInt8] {
         Array("{\"error\":{\"code\":\"\(error.code)\",\"message\":\"\(error.message)\"}}".utf8)
+    }
+}
+
+/// Header fields serialized ahead of the response they go into ("Name: value\r\n" each), with
+/// the name of the first: a response that has a field of that name itself leaves the block out.
+public struct HTTPFieldBlock: Sendable {
+    public var firstName: String
+    public var lines: [UInt8]
+
+    public init(firstName: String = "", lines: [UInt8] = []) {
+        self.firstName = firstName
+        self.lines = lines
     }
 }

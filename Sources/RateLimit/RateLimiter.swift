@@ -8,11 +8,12 @@ public typealias RateLimitOutcome = RateDecision
 
 extension RateDecision {
     public static let limitHeader = "X-RateLimit-Limit"
+    public static let remainingHeader = "X-RateLimit-Remaining"
+    public static let resetHeader = "X-RateLimit-Reset"
 
     /// X-RateLimit-Limit, -Remaining, -Reset; and Retry-After when refused.
     public var headers: [(String, String)] {
-        var fields = [(RateLimitOutcome.limitHeader, String(limit)), ("X-RateLimit-Remaining", String(remaining)),
-                      ("X-RateLimit-Reset", String(resetSeconds))]
+        var fields = [(Self.limitHeader, String(limit)), (Self.remainingHeader, String(remaining)), (Self.resetHeader, String(resetSeconds))]
         if !allowed { fields.append(("Retry-After", String(retryAfterSeconds))) }
         return fields
     }

@@ -50,18 +50,18 @@ final class RateLimitGate {
         let client = client(of: request, on: connection)
         let path = request.path
         if RateLimitGate.isProbe(path) {
-            connection.pendingResponseHeaders = limiter.peekRequest(client)?.headers ?? []
+            connection.pendingResponseFields = limiter.peekRequest(client).map(RateLimitGate.standing) ?? HTTPFieldBlock()
             return true
         }
         guard let outcome = limiter.admitRequest(client) else {
-            connection.pendingResponseHeaders = []
+            connection.pendingResponseFields = HTTPFieldBlock()
             return true
         }
         guard !outcome.allowed else {
-            connection.pendingResponseHeaders = outcome.headers
+            connection.pendingResponseFields = RateLimitGate.standing(outcome)
             return true
         }
-        connection.pendingResponseHeaders = []
+        connection.pendingResponseFields = HTTPFieldBlock()
         if ComposerAPI.serves(path) {
             onRejected?("composer")
             router.composer.respondRateLimited(outcome, on: connection)
@@ -76,6 +76,17 @@ final class RateLimitGate {
             ExecuteAPI.respondRateLimited(outcome, on: connection)
         }
         return false
+    }
+
+    /// The X-RateLimit fields of `outcome.headers` that every admitted request's response carries,
+    /// serialized once here rather than as strings to be written out later.
+    static func standing(_ outcome: RateLimitOutcome) -> HTTPFieldBlock {
+        var lines: [UInt8] = []
+        lines.reserveCapacity(96)
+        HTTPResponseHead.appendField(RateLimitOutcome.limitHeader, outcome.limit, to: &lines)
+        HTTPResponseHead.appendField(RateLimitOutcome.remainingHeader, outcome.remaining, to: &lines)
+        HTTPResponseHead.appendField(RateLimitOutcome.resetHeader, outcome.resetSeconds, to: &lines)
+        return HTTPFieldBlock(firstName: RateLimitOutcome.limitHeader, lines: lines)
     }
 
     /// A tool's own limit, checked as a call of it starts (every surface starts calls through the
