@@ -38,6 +38,31 @@ struct JSONParserTests {
         #expect(throws: JSONParseError.self) { try JSONValue.parse(#"{"io.modelcontextprotocol/logLevel"}"#) }
     }
 
+    @Test func readsCommonNamesAndValuesAndTheirNearMisses() throws {
+        // Common member names and string values come from tables of literals; near misses, escaped
+        // spellings, longer strings and strings that end the input must still read as written.
+        let names = ["id", "uri", "name", "type", "text", "_meta", "method", "params", "cursor", "result", "jsonrpc",
+                     "version", "message", "arguments", "clientInfo", "capabilities", "progressToken", "protocolVersion",
+                     "i", "ids", "Id", "nam", "names", "_met", "methods", "param", "json-rpc", "argument", "clientinfo",
+                     "protocolVersions", "protocolVersionX", "", "é", "a b", "0123456789abcdef", "0123456789abcde"]
+        let values = ["2.0", "tools/call", "tools/list", "initialize", "2026-07-28", "2025-11-25", "2025-06-18",
+                      "2025-03-26", "2024-11-05", "2.00", "2.", "tools/calls", "tools/cal", "Tools/call", "2026-07-29",
+                      "", "é", "exactly 15 byte", "sixteen bytes!!!"]
+        for value in values {
+            let text = "{" + names.enumerated().map { "\"\($0.element)\":[\($0.offset),\"\(value)\"]" }.joined(separator: ",") + "}"
+            let parsed = try JSONValue.parse(text).objectValue
+            #expect(parsed?.keys == names)
+            #expect(parsed?["jsonrpc"] == [10, .string(value)])
+            #expect(try JSONValue.parse("\"\(value)\"") == .string(value))
+        }
+        let escaped = try JSONValue.parse(#"{"i\u0064":"2\u002e0","method\"":"tools\/call"}"#)
+        #expect(escaped.objectValue?.keys == ["id", "method\""])
+        #expect(escaped["id"] == "2.0" && escaped["method\""] == "tools/call")
+        for truncated in [#"{"id"#, #"{"id"}"#, #"{"id":"2.0"#, #""tools/call"#, #"{"method":"2.0}"#] {
+            #expect(throws: JSONParseError.self) { try JSONValue.parse(truncated) }
+        }
+    }
+
     @Test func parsesNestedStructures() throws {
         let value = try JSONValue.parse(#"{"a":[1,{"b":[[],{}]}],"c":{"d":null,"e":[[["deep"]]]}}"#)
         let expected: JSONValue = [
