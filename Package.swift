@@ -33,7 +33,7 @@ let package = Package(
         // The epoll event loop, timers and signals.
         .target(name: "EventLoop", dependencies: ["CMcpd", "SystemCalls"]),
         // HTTP/1.1: a sans-I/O request parser with limits, and the connection server on the loop.
-        .target(name: "HTTP", dependencies: ["SystemCalls", "EventLoop"]),
+        .target(name: "HTTP", dependencies: ["SystemCalls", "EventLoop", "JSON"]),
         // systemd's socket-activation and notify protocols, implemented natively.
         .target(name: "Systemd", dependencies: ["CMcpd", "SystemCalls"]),
         // Sandbox levels: the policy model and the child's entry into it (layers in CMcpd/sandbox.c).

@@ -1,3 +1,5 @@
+import JSON
+
 /// Encodes response heads. Bodies are appended by the connection; nothing here allocates per byte.
 public enum HTTPResponseHead {
     public static func reason(for status: Int) -> String {
@@ -42,7 +44,7 @@ public enum HTTPResponseHead {
         if !fields.lines.isEmpty && !has(headers, fields.firstName) { buffer.append(contentsOf: fields.lines) }
         if let contentLength {
             appendBytes(of: "Content-Length: ", to: &buffer)
-            appendDecimal(contentLength, to: &buffer)
+            JSONWriter.appendInteger(Int64(contentLength), to: &buffer)
             buffer.append(13)
             buffer.append(10)
         } else {
@@ -64,20 +66,9 @@ public enum HTTPResponseHead {
         appendBytes(of: name, to: &buffer)
         buffer.append(UInt8(ascii: ":"))
         buffer.append(UInt8(ascii: " "))
-        appendDecimal(value, to: &buffer)
+        JSONWriter.appendInteger(Int64(value), to: &buffer)
         buffer.append(13)
         buffer.append(10)
-    }
-
-    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
-        if value < 0 { buffer.append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        let firstDigit = buffer.count
-        repeat {
-            buffer.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude % 10))
-            magnitude /= 10
-        } while magnitude > 0
-        buffer[firstDigit...].reverse()
     }
 
     private static func appendField(_ name: String, _ value: String, to buffer: inout [UInt8]) {
