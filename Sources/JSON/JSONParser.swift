@@ -447,15 +447,10 @@ struct JSONParser {
         var unit: UInt32 = 0
         for offset in escapeAt + 2..<escapeAt + 6 {
             guard offset < bytes.count else { throw unterminatedString() }
-            let byte = bytes[offset]
-            let digit: UInt8
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte &- UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte &- UInt8(ascii: "a") &+ 10
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): digit = byte &- UInt8(ascii: "A") &+ 10
-            default: throw JSONParseError(offset: escapeAt, message: "invalid \\u escape, expected 4 hex digits")
+            guard let digit = hexDigitValue(bytes[offset]) else {
+                throw JSONParseError(offset: escapeAt, message: "invalid \\u escape, expected 4 hex digits")
             }
-            unit = unit << 4 | UInt32(digit)
+            unit = unit << 4 | digit
         }
         return unit
     }
@@ -587,5 +582,16 @@ struct JSONParser {
         }
         let hex = String(byte, radix: 16, uppercase: true)
         return "byte 0x\(byte < 0x10 ? "0" : "")\(hex)"
+    }
+}
+
+/// The value of one hexadecimal digit of a `\u` escape; nil for any other byte.
+@inline(__always)
+func hexDigitValue(_ byte: UInt8) -> UInt32? {
+    switch byte {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte &- UInt8(ascii: "0"))
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte &- UInt8(ascii: "a") &+ 10)
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte &- UInt8(ascii: "A") &+ 10)
+    default: nil
     }
 }

@@ -93,7 +93,7 @@ public enum JSONSplice {
                 guard position + 6 <= bytes.count else { return false }
                 var unit: UInt32 = 0
                 for offset in position + 2..<position + 6 {
-                    guard let digit = hexDigit(bytes[offset]) else { return false }
+                    guard let digit = hexDigitValue(bytes[offset]) else { return false }
                     unit = unit << 4 | digit
                 }
                 guard !(0xD800...0xDFFF).contains(unit) else { return false }
@@ -101,15 +101,6 @@ public enum JSONSplice {
                 return true
             default:
                 return false
-            }
-        }
-
-        private func hexDigit(_ byte: UInt8) -> UInt32? {
-            switch byte {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(byte &- UInt8(ascii: "0"))
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): UInt32(byte &- UInt8(ascii: "a") &+ 10)
-            case UInt8(ascii: "A")...UInt8(ascii: "F"): UInt32(byte &- UInt8(ascii: "A") &+ 10)
-            default: nil
             }
         }
     }

@@ -130,7 +130,7 @@ final class StatelessHandler {
     }
 
     /// Methods whose results carry a cache hint.
-    static func hasCacheHint(_ method: String) -> Bool {
+    private static func hasCacheHint(_ method: String) -> Bool {
         switch method {
         case "tools/list", "prompts/list", "resources/list", "resources/templates/list", "resources/read", "server/discover":
             return true
@@ -286,8 +286,9 @@ final class StatelessReply: Reply {
     }
 
     func finishToolCall(id: JSONValue, workerResult: [UInt8], revision: ProtocolRevision) {
-        // A result already serialized takes the complete stamp as bytes; on a stream, `finish` stamps.
-        guard stream == nil, !StatelessHandler.hasCacheHint(method), let text = ToolResults.soleText(workerResult) else {
+        // A result already serialized takes the complete stamp as bytes (tools/call results carry
+        // no cache hint); on a stream, `finish` stamps.
+        guard stream == nil, let text = ToolResults.soleText(workerResult) else {
             return finish(JSONRPCMessage.result(id: id, ToolResults.success(workerResult, revision: revision)))
         }
         guard !done else { return }
