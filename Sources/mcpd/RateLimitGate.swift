@@ -27,7 +27,14 @@ final class RateLimitGate {
     }
 
     static func isProbe(_ path: Substring) -> Bool {
-        path == "/healthz" || path == "/readyz" || path == "/health" || path == "/metrics" || path.startsWithBytes("/.well-known/")
+        // By length first: this runs on every request, and most paths (/mcp…) are ruled out without
+        // a string comparison.
+        switch path.utf8.count {
+        case ..<7: return false
+        case 7: return path == "/readyz" || path == "/health"
+        case 8: return path == "/healthz" || path == "/metrics"
+        default: return path.startsWithBytes("/.well-known/")
+        }
     }
 
     /// Who a request counts against: its credential when it presents one this server knows
