@@ -1,3 +1,5 @@
+import Glibc
+
 /// What the parser has for the connection.
 public enum HTTPParserEvent: Sendable {
     case request(HTTPRequest)
@@ -282,7 +284,7 @@ public struct HTTPRequestParser {
                 return .failure(.badRequest("malformed request line"))
             }
             let version = UnsafeBufferPointer(rebasing: bytes[(targetEnd + 1)..<requestLineEnd])
-            guard version.count == 8, version.starts(with: "HTTP/1.".utf8) else {
+            guard version.count == 8, memcmp(version.baseAddress!, ("HTTP/1." as StaticString).utf8Start, 7) == 0 else {
                 if version.count == 8, version.starts(with: "HTTP/".utf8), isDigit(version[5]), version[6] == 46, isDigit(version[7]) {
                     return .failure(HTTPError(status: 505, code: "HTTP_VERSION_NOT_SUPPORTED", message: "only HTTP/1.x is served"))
                 }
@@ -298,9 +300,13 @@ public struct HTTPRequestParser {
             var hostIndex: Int?
             var lineStart = lineEnd + 1
             while lineStart < count {
-                lineEnd = lineStart
-                while lineEnd < count && bytes[lineEnd] != 10 { lineEnd += 1 }
-                guard lineEnd < count, lineEnd > lineStart, bytes[lineEnd - 1] == 13 else {
+                // memchr: the line's end is found by the C library's word-at-a-time scan.
+                let base = bytes.baseAddress!
+                guard let newline = memchr(base + lineStart, 10, count - lineStart) else {
+                    return .failure(.badRequest("header line must end with CRLF"))
+                }
+                lineEnd = base.distance(to: newline.assumingMemoryBound(to: UInt8.self))
+                guard lineEnd > lineStart, bytes[lineEnd - 1] == 13 else {
                     return .failure(.badRequest("header line must end with CRLF"))
                 }
                 let contentEnd = lineEnd - 1
@@ -308,11 +314,13 @@ public struct HTTPRequestParser {
                 if contentEnd == lineStart { continue }
                 let first = bytes[lineStart]
                 guard first != 32, first != 9 else { return .failure(.badRequest("obsolete header line folding")) }
+                // The name is checked as the colon is sought, in one pass; a byte that is neither
+                // makes the line malformed, or colon-less if no colon follows.
                 var colon = lineStart
-                while colon < contentEnd && bytes[colon] != 58 { colon += 1 }
-                guard colon < contentEnd else { return .failure(.badRequest("header line without ':'")) }
-                guard colon > lineStart, (lineStart..<colon).allSatisfy({ isTokenByte(bytes[$0]) }) else {
-                    return .failure(.badRequest("malformed header name"))
+                while colon < contentEnd && isTokenByte(bytes[colon]) { colon += 1 }
+                guard colon < contentEnd, bytes[colon] == 58, colon > lineStart else {
+                    while colon < contentEnd && bytes[colon] != 58 { colon += 1 }
+                    return .failure(.badRequest(colon < contentEnd ? "malformed header name" : "header line without ':'"))
                 }
                 var valueStart = colon + 1
                 var valueEnd = contentEnd
@@ -361,7 +369,7 @@ public struct HTTPRequestParser {
                 }
             }
             let minorVersion = minor == UInt8(ascii: "1") ? 1 : 0
-            var request = HTTPRequest(method: String(decoding: method, as: UTF8.self), target: target,
+            var request = HTTPRequest(method: commonMethod(method) ?? String(decoding: method, as: UTF8.self), target: target,
                                       minorVersion: minorVersion, headers: headers)
             if let connection = request.header("connection") {
                 let lowered = connection.lowercased()
@@ -531,12 +539,25 @@ private func hexValue(_ byte: UInt8) -> Int? {
 
 private func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
 
-private func isTokenByte(_ byte: UInt8) -> Bool {
-    switch byte {
-    case 48...57, 65...90, 97...122: return true
-    case 33, 35, 36, 37, 38, 39, 42, 43, 45, 46, 94, 95, 96, 124, 126: return true  // !#$%&'*+-.^_`|~
-    default: return false
+/// The methods this server routes, as shared literals rather than a String made from the bytes on
+/// every request; nil for any other.
+private func commonMethod(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
+    func matches(_ literal: StaticString) -> Bool {
+        bytes.count == literal.utf8CodeUnitCount && memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0
     }
+    if matches("POST") { return "POST" }
+    if matches("GET") { return "GET" }
+    if matches("DELETE") { return "DELETE" }
+    return nil
+}
+
+/// RFC 9110 tchar: digits, letters and !#$%&'*+-.^_`|~, as a bit mask over ASCII (bytes 0–63,
+/// then 64–127): a shift and a test a byte, for the header names of every request.
+private func isTokenByte(_ byte: UInt8) -> Bool {
+    let below64: UInt64 = 0x03ff_6cfa_0000_0000
+    let from64: UInt64 = 0x57ff_ffff_c7ff_fffe
+    if byte < 64 { return (below64 >> UInt64(byte)) & 1 == 1 }
+    return byte < 128 && (from64 >> UInt64(byte - 64)) & 1 == 1
 }
 
 private func trimmed(_ text: Substring) -> Substring {

@@ -30,6 +30,15 @@ final class PacketChannel: WorkerChannel, EventHandler {
 
     func send(_ message: WorkerMessage) {
         guard isOpen else { return }
+        // The usual case, a call or an answer in one datagram with none waiting before it: sent
+        // from the message's own bytes, header and payload gathered, nothing built or queued.
+        if pendingDatagrams.isEmpty && message.isOneDatagram {
+            switch message.withOneDatagram({ Descriptor.send(fd, $0, $1) }) {
+            case .transferred: return
+            case .wouldBlock: break  // queued below, sent when the socket has room
+            case .endOfFile, .failed: return channelClosed()
+            }
+        }
         pendingDatagrams.append(contentsOf: message.datagrams())
         flush()
     }

@@ -60,6 +60,27 @@ public enum Descriptor {
         }
     }
 
+    /// Sends `head` and `tail` as one message, gathered by sendmsg (MSG_NOSIGNAL): on a datagram
+    /// socket, one datagram made of two buffers that need not be copied into one.
+    public static func send(_ fd: Int32, _ head: UnsafeRawBufferPointer, _ tail: UnsafeRawBufferPointer) -> IOResult {
+        var parts = (iovec(iov_base: UnsafeMutableRawPointer(mutating: head.baseAddress), iov_len: head.count),
+                     iovec(iov_base: UnsafeMutableRawPointer(mutating: tail.baseAddress), iov_len: tail.count))
+        return withUnsafeMutableBytes(of: &parts) { raw in
+            var message = msghdr()
+            message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
+            message.msg_iovlen = 2
+            while true {
+                let n = Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
+                if n >= 0 { return .transferred(n) }
+                switch errno {
+                case EINTR: continue
+                case EAGAIN: return .wouldBlock
+                default: return .failed(errno)
+                }
+            }
+        }
+    }
+
     public static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> IOResult {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .transferred(0) }
         while true {

@@ -67,14 +67,31 @@ public struct WorkerMessage: Sendable, Equatable {
         return result
     }
 
+    /// Whether the message goes in one datagram, the header followed by the whole payload.
+    public var isOneDatagram: Bool { payload.count <= Self.maxFragmentPayload }
+
+    /// Calls `body` with the header of a message that is one datagram (`isOneDatagram`) and its
+    /// payload, for a sender that gathers the two into that datagram without copying them.
+    public func withOneDatagram<R>(_ body: (_ header: UnsafeRawBufferPointer, _ payload: UnsafeRawBufferPointer) -> R) -> R {
+        precondition(isOneDatagram, "a message of more than one datagram")
+        return withUnsafeTemporaryAllocation(byteCount: Self.headerSize, alignment: 8) { header in
+            writeHeader(into: header, continued: false)
+            return payload.withUnsafeBytes { body(UnsafeRawBufferPointer(header), $0) }
+        }
+    }
+
+    private func writeHeader(into raw: UnsafeMutableRawBufferPointer, continued: Bool) {
+        raw.initializeMemory(as: UInt8.self, repeating: 0)
+        raw[0] = kind.rawValue
+        raw[1] = continued ? Self.continuedFlag : 0
+        raw.storeBytes(of: callNumber.littleEndian, toByteOffset: 8, as: UInt64.self)
+    }
+
     /// Header and payload fragment written into one allocation of the exact size.
     private func datagram(_ fragment: Range<Int>, continued: Bool) -> [UInt8] {
         [UInt8](unsafeUninitializedCapacity: Self.headerSize + fragment.count) { buffer, count in
             let raw = UnsafeMutableRawBufferPointer(buffer)
-            raw.initializeMemory(as: UInt8.self, repeating: 0)
-            raw[0] = kind.rawValue
-            raw[1] = continued ? Self.continuedFlag : 0
-            raw.storeBytes(of: callNumber.littleEndian, toByteOffset: 8, as: UInt64.self)
+            writeHeader(into: UnsafeMutableRawBufferPointer(rebasing: raw[0..<Self.headerSize]), continued: continued)
             payload.withUnsafeBytes { source in
                 UnsafeMutableRawBufferPointer(rebasing: raw[Self.headerSize...]).copyMemory(from: UnsafeRawBufferPointer(rebasing: source[fragment]))
             }

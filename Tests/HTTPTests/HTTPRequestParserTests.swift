@@ -25,6 +25,11 @@ private func requests(_ events: [HTTPParserEvent]) -> [HTTPRequest] {
     events.compactMap { if case .request(let request) = $0 { return request } else { return nil } }
 }
 
+private func errorMessage(_ events: [HTTPParserEvent]) -> String? {
+    for event in events { if case .error(let error) = event { return error.message } }
+    return nil
+}
+
 private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
     for event in events { if case .error(let error) = event { return error.status } }
     return nil
@@ -96,6 +101,30 @@ private func errorStatus(_ events: [HTTPParserEvent]) -> Int? {
 
 // RFC 9112 framing cases, each answered strictly (see the parser's documentation). The integration
 // test test_http_conformance.py checks the same on the wire; these pin the parser's decisions.
+@Test func headerNamesAreExactlyTheTokenBytes() {
+    // RFC 9110 tchar, every one of them; every other ASCII byte but the colon refuses the line.
+    let tchars = Set("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz".utf8)
+    for byte in UInt8(33)..<UInt8(127) where byte != UInt8(ascii: ":") {
+        let name = "X" + String(UnicodeScalar(byte))
+        let events = parse("GET / HTTP/1.1\r\nHost: x\r\n\(name): v\r\n\r\n")
+        if tchars.contains(byte) {
+            #expect(requests(events).first?.header(name.lowercased()) == "v", "\(name)")
+        } else {
+            #expect(errorMessage(events) == "malformed header name", "\(name)")
+        }
+    }
+    #expect(errorMessage(parse("GET / HTTP/1.1\r\nHost: x\r\nX\u{80}: v\r\n\r\n")) == "malformed header name")
+    #expect(errorMessage(parse("GET / HTTP/1.1\r\nHost: x\r\n: v\r\n\r\n")) == "malformed header name")
+    #expect(errorMessage(parse("GET / HTTP/1.1\r\nHost: x\r\nNoColon\r\n\r\n")) == "header line without ':'")
+    #expect(errorMessage(parse("GET / HTTP/1.1\r\nHost: x\r\nNo Colon\r\n\r\n")) == "header line without ':'")
+}
+
+@Test func methodsReadAsSent() {
+    for method in ["GET", "POST", "DELETE", "PUT", "PATCH", "POS", "POSTS", "get"] {
+        #expect(requests(parse("\(method) / HTTP/1.1\r\nHost: x\r\n\r\n")).first?.method == method)
+    }
+}
+
 @Test func refusesAmbiguousFraming() {
     #expect(errorStatus(parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd")) == 400)
     #expect(requests(parse("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 3\r\n\r\nabc")).first?.body == Array("abc".utf8))

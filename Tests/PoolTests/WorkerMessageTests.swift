@@ -1,4 +1,6 @@
 // The supervisor–worker framing: what goes into a datagram, and that it comes back out whole.
+import Glibc
+import SystemCalls
 import Testing
 import WorkerProtocol
 
@@ -19,6 +21,24 @@ struct WorkerMessageTests {
         let empty = WorkerMessage(kind: .heartbeat, callNumber: 9)
         #expect(empty.datagrams().map(\.count) == [WorkerMessage.headerSize])
         #expect(reassembled(empty.datagrams()) == .message(empty))
+    }
+
+    @Test func aOneDatagramMessageGatheredBySendmsgArrivesAsItsDatagram() throws {
+        // The supervisor's fast path: header and payload gathered into one datagram of a real
+        // SOCK_SEQPACKET pair, received as exactly the bytes `datagrams()` would have sent.
+        var pair: [Int32] = [-1, -1]
+        try #require(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue), 0, &pair) == 0)
+        defer { Descriptor.close(pair[0]); Descriptor.close(pair[1]) }
+        for payload in [[], Array("{\"text\":\"hello\"}".utf8), [UInt8](repeating: 7, count: WorkerMessage.maxFragmentPayload)] {
+            let message = WorkerMessage(kind: .call, callNumber: 77, payload: payload)
+            #expect(message.isOneDatagram)
+            let sent = message.withOneDatagram { Descriptor.send(pair[0], $0, $1) }
+            #expect(sent == .transferred(WorkerMessage.headerSize + payload.count))
+            var received = [UInt8](repeating: 0, count: WorkerMessage.headerSize + WorkerMessage.maxFragmentPayload + 1)
+            let n = received.withUnsafeMutableBytes { recv(pair[1], $0.baseAddress, $0.count, 0) }
+            #expect(Array(received.prefix(max(n, 0))) == message.datagrams()[0])
+        }
+        #expect(!WorkerMessage(kind: .result, callNumber: 1, payload: [UInt8](repeating: 0, count: WorkerMessage.maxFragmentPayload + 1)).isOneDatagram)
     }
 
     @Test func aLargeMessageIsSplitIntoContinuedFragments() {
