@@ -45,9 +45,25 @@ enum CommonFields {
         return nil
     }
 
+    /// The constant for a request method this server routes, byte for byte; nil for any other.
+    static func method(_ method: UnsafeBufferPointer<UInt8>) -> String? {
+        func equals(_ known: StaticString) -> Bool { sameBytes(method, known) }
+        switch method.count {
+        case 3:
+            if equals("GET") { return "GET" }
+        case 4:
+            if equals("POST") { return "POST" }
+        case 6:
+            if equals("DELETE") { return "DELETE" }
+        default:
+            break
+        }
+        return nil
+    }
+
     /// The constant equal to `value`, byte for byte; nil if it has none.
     static func value(_ value: UnsafeBufferPointer<UInt8>) -> String? {
-        func equals(_ known: StaticString) -> Bool { memcmp(value.baseAddress!, known.utf8Start, value.count) == 0 }
+        func equals(_ known: StaticString) -> Bool { sameBytes(value, known) }
         switch value.count {
         case 3:
             if equals("*/*") { return "*/*" }
@@ -70,6 +86,12 @@ enum CommonFields {
             break
         }
         return nil
+    }
+
+    /// `bytes` has `known`'s length, as the callers' switch on it has made sure.
+    @inline(__always)
+    private static func sameBytes(_ bytes: UnsafeBufferPointer<UInt8>, _ known: StaticString) -> Bool {
+        memcmp(bytes.baseAddress!, known.utf8Start, bytes.count) == 0
     }
 
     /// `known` is lowercase letters, digits and '-'. `name` is a token (RFC 9110 §5.6.2), as the

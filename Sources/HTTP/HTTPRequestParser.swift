@@ -369,7 +369,7 @@ public struct HTTPRequestParser {
                 }
             }
             let minorVersion = minor == UInt8(ascii: "1") ? 1 : 0
-            var request = HTTPRequest(method: commonMethod(method) ?? String(decoding: method, as: UTF8.self), target: target,
+            var request = HTTPRequest(method: CommonFields.method(method) ?? String(decoding: method, as: UTF8.self), target: target,
                                       minorVersion: minorVersion, headers: headers)
             if let connection = request.header("connection") {
                 let lowered = connection.lowercased()
@@ -538,18 +538,6 @@ private func hexValue(_ byte: UInt8) -> Int? {
 }
 
 private func isDigit(_ byte: UInt8) -> Bool { byte >= 48 && byte <= 57 }
-
-/// The methods this server routes, as shared literals rather than a String made from the bytes on
-/// every request; nil for any other.
-private func commonMethod(_ bytes: UnsafeBufferPointer<UInt8>) -> String? {
-    func matches(_ literal: StaticString) -> Bool {
-        bytes.count == literal.utf8CodeUnitCount && memcmp(bytes.baseAddress!, literal.utf8Start, bytes.count) == 0
-    }
-    if matches("POST") { return "POST" }
-    if matches("GET") { return "GET" }
-    if matches("DELETE") { return "DELETE" }
-    return nil
-}
 
 /// RFC 9110 tchar: digits, letters and !#$%&'*+-.^_`|~, as a bit mask over ASCII (bytes 0–63,
 /// then 64–127): a shift and a test a byte, for the header names of every request.

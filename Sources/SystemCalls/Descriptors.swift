@@ -48,16 +48,9 @@ public enum Descriptor {
     /// Writes as much of the bytes as the kernel takes now (MSG_NOSIGNAL for sockets).
     public static func send(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> IOResult {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .transferred(0) }
-        while true {
-            let n = Glibc.send(fd, base, bytes.count, Int32(MSG_NOSIGNAL))
-            if n >= 0 { return .transferred(n) }
-            switch errno {
-            case EINTR: continue
-            case EAGAIN: return .wouldBlock
-            case ENOTSOCK: return write(fd, bytes)
-            default: return .failed(errno)
-            }
-        }
+        let result = transfer { Glibc.send(fd, base, bytes.count, Int32(MSG_NOSIGNAL)) }
+        if result == .failed(ENOTSOCK) { return write(fd, bytes) }
+        return result
     }
 
     /// Sends `head` and `tail` as one message, gathered by sendmsg (MSG_NOSIGNAL): on a datagram
@@ -69,22 +62,21 @@ public enum Descriptor {
             var message = msghdr()
             message.msg_iov = raw.baseAddress!.assumingMemoryBound(to: iovec.self)
             message.msg_iovlen = 2
-            while true {
-                let n = Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL))
-                if n >= 0 { return .transferred(n) }
-                switch errno {
-                case EINTR: continue
-                case EAGAIN: return .wouldBlock
-                default: return .failed(errno)
-                }
-            }
+            return transfer { Glibc.sendmsg(fd, &message, Int32(MSG_NOSIGNAL)) }
         }
     }
 
     public static func write(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> IOResult {
         guard let base = bytes.baseAddress, bytes.count > 0 else { return .transferred(0) }
+        return transfer { Glibc.write(fd, base, bytes.count) }
+    }
+
+    /// Runs a non-blocking write-side system call again while a signal interrupts it, and says how
+    /// it went: the bytes it took, no room now (EAGAIN), or its errno.
+    @inline(__always)
+    private static func transfer(_ call: () -> Int) -> IOResult {
         while true {
-            let n = Glibc.write(fd, base, bytes.count)
+            let n = call()
             if n >= 0 { return .transferred(n) }
             switch errno {
             case EINTR: continue
