@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// Who an authenticated request comes from: the credential's name (safe to log: a tokens-file name
 /// or an API key's id, never the secret), its tenant and its role.
 public struct Identity: Sendable, Equatable {
@@ -33,8 +35,8 @@ public enum Tenant {
 
     /// The tenant of an owner string made by `Identity.owner`.
     public static func of(owner: String) -> String {
-        guard let slash = owner.utf8.firstIndex(of: UInt8(ascii: "/")) else { return defaultId }
-        return String(owner[..<slash])
+        guard let slash = owner.utf8Offset(of: UInt8(ascii: "/")) else { return defaultId }
+        return String(owner.prefix(utf8Offset: slash))
     }
 
     static func isIdByte(_ byte: UInt8) -> Bool {

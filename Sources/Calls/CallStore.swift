@@ -4,8 +4,10 @@ import SystemCalls
 /// status queries and request_id idempotency for `retentionMs` (10 minutes), bounded by `maxEnded`
 /// so that memory stays bounded under any load (the oldest ended calls go first).
 public final class CallStore {
-    private var calls: [String: CallRecord] = [:]
+    /// Running calls, and the ended ones kept for `retentionMs`: two maps, so that a call that
+    /// keeps nothing once it ends costs one insertion and one removal.
     private var active: [String: CallRecord] = [:]
+    private var retained: [String: CallRecord] = [:]
     private var byRequestId: [String: CallRecord] = [:]
     private var ended: [CallRecord] = []
     private var endedHead = 0
@@ -18,14 +20,13 @@ public final class CallStore {
     }
 
     public func insert(_ call: CallRecord) {
-        calls[call.id] = call
         active[call.id] = call
         if let requestId = call.requestId { byRequestId[Self.idempotencyKey(call.owner, requestId)] = call }
     }
 
     /// The caller's call with this id; another owner's call is reported as absent.
     public func call(id: String, owner: String) -> CallRecord? {
-        guard let call = calls[id], call.owner == owner else { return nil }
+        guard let call = active[id] ?? retained[id], call.owner == owner else { return nil }
         return call
     }
 
@@ -45,10 +46,8 @@ public final class CallStore {
         // A call that keeps no events (MCP's, the registry's invoke) never had its id given to its
         // caller, so nothing can ask for it once it has ended: it is not retained. Retaining them
         // held 50,000 records (~35 MB) under load and slowed every lookup (~8 % of row 3).
-        guard call.keepsEvents || call.requestId != nil else {
-            calls[call.id] = nil
-            return
-        }
+        guard call.keepsEvents || call.requestId != nil else { return }
+        retained[call.id] = call
         ended.append(call)
         evict(now: Clock.monotonicMillis())
     }
@@ -57,7 +56,7 @@ public final class CallStore {
         while endedHead < ended.count {
             let oldest = ended[endedHead]
             guard ended.count - endedHead > maxEnded || now - oldest.endedAtMs >= retentionMs else { break }
-            calls[oldest.id] = nil
+            retained[oldest.id] = nil
             if let requestId = oldest.requestId, byRequestId[Self.idempotencyKey(oldest.owner, requestId)] === oldest {
                 byRequestId[Self.idempotencyKey(oldest.owner, requestId)] = nil
             }

@@ -1,3 +1,5 @@
+import SystemCalls
+
 /// Byte-level helpers for the ASCII tokens of HTTP (header names, media types, host names).
 /// Request handling compares these on every request; working on UTF-8 bytes avoids String's
 /// Unicode-aware comparison and the allocations of lowercasing.
@@ -19,5 +21,5 @@ public enum ASCII {
 extension Substring {
     /// hasPrefix on UTF-8 bytes, for routing: the Character-based hasPrefix runs on every request.
     @inlinable
-    public func startsWithBytes(_ prefix: String) -> Bool { utf8.starts(with: prefix.utf8) }
+    public func startsWithBytes(_ prefix: StaticString) -> Bool { hasUTF8Prefix(prefix) }
 }

@@ -2,6 +2,8 @@
 // requests or errors out) with explicit limits; `HTTPConnection` and `HTTPServer` drive it on the
 // event loop. Nothing here knows about MCP: applications implement `HTTPHandler`.
 
+import SystemCalls
+
 /// One parsed request. Header names are lowercased; the body is de-chunked.
 public struct HTTPRequest: Sendable {
     public var method: String
@@ -26,8 +28,9 @@ public struct HTTPRequest: Sendable {
 
     /// The target's path, without the query string.
     public var path: Substring {
-        // Scanning UTF-8 bytes: Character iteration costs ~10x more on this per-request path.
-        if let mark = target.utf8.firstIndex(of: UInt8(ascii: "?")) { return target[..<mark] }
+        // memchr over the UTF-8 bytes: read several times a request (callgrind: ~40 instructions
+        // each through UTF8View.firstIndex).
+        if let mark = target.utf8Offset(of: UInt8(ascii: "?")) { return target.prefix(utf8Offset: mark) }
         return target[...]
     }
 

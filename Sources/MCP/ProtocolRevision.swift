@@ -12,7 +12,39 @@ public enum ProtocolRevision: String, CaseIterable, Comparable, Sendable {
     case v2025_11_25 = "2025-11-25"
     case v2026_07_28 = "2026-07-28"
 
-    public static func < (lhs: ProtocolRevision, rhs: ProtocolRevision) -> Bool { lhs.rawValue < rhs.rawValue }
+    /// The revision a name denotes. The synthesized init compared the name with every case through
+    /// the standard library's string switch; the day of the date already tells the revisions apart,
+    /// so one comparison decides (read on every MCP request).
+    public init?(rawValue: String) {
+        let utf8 = rawValue.utf8
+        guard utf8.count == 10 else { return nil }
+        let candidate: ProtocolRevision
+        switch (utf8[utf8.index(utf8.startIndex, offsetBy: 8)], utf8[utf8.index(utf8.startIndex, offsetBy: 9)]) {
+        case (UInt8(ascii: "0"), UInt8(ascii: "5")): candidate = .v2024_11_05
+        case (UInt8(ascii: "2"), UInt8(ascii: "6")): candidate = .v2025_03_26
+        case (UInt8(ascii: "1"), UInt8(ascii: "8")): candidate = .v2025_06_18
+        case (UInt8(ascii: "2"), UInt8(ascii: "5")): candidate = .v2025_11_25
+        case (UInt8(ascii: "2"), UInt8(ascii: "8")): candidate = .v2026_07_28
+        default: return nil
+        }
+        guard candidate.rawValue == rawValue else { return nil }
+        self = candidate
+    }
+
+    /// Revisions in the order they were published.
+    private var ordinal: Int {
+        switch self {
+        case .v2024_11_05: 0
+        case .v2025_03_26: 1
+        case .v2025_06_18: 2
+        case .v2025_11_25: 3
+        case .v2026_07_28: 4
+        }
+    }
+
+    /// Publication order (compared as the feature gates below do on every request: by ordinal,
+    /// not by comparing the dates' strings).
+    public static func < (lhs: ProtocolRevision, rhs: ProtocolRevision) -> Bool { lhs.ordinal < rhs.ordinal }
 
     /// The revisions negotiated with `initialize` (sessions); 2026-07-28 is stateless instead.
     static let sessionful: [ProtocolRevision] = [.v2024_11_05, .v2025_03_26, .v2025_06_18, .v2025_11_25]

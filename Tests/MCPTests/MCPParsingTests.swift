@@ -59,6 +59,19 @@ struct MCPParsingTests {
         #expect(ProtocolRevision.v2025_03_26.allowsBatches && !ProtocolRevision.v2025_06_18.allowsBatches)
     }
 
+    @Test func revisionsAreReadByExactNameAndOrderedByPublication() {
+        let published: [ProtocolRevision] = [.v2024_11_05, .v2025_03_26, .v2025_06_18, .v2025_11_25, .v2026_07_28]
+        for (index, revision) in published.enumerated() {
+            #expect(ProtocolRevision(rawValue: revision.rawValue) == revision)
+            for later in published[(index + 1)...] { #expect(revision < later && !(later < revision)) }
+            #expect(!(revision < revision))
+        }
+        // Each shares its day with another's name, or differs from one by a single byte.
+        for name in ["2024-11-25", "2025-11-05", "2026-03-26", "2025-06-28", "2025-11-2", "2025-11-250", "2025-11-25 ", "", "latest"] {
+            #expect(ProtocolRevision(rawValue: name) == nil, "\(name)")
+        }
+    }
+
     @Test func parsesTenantPaths() {
         let tenant = "550e8400-e29b-41d4-a716-446655440000"
         #expect(TenantTransport.parsePath("/mcp/\(tenant)"[...])?.tenant == tenant)
