@@ -177,7 +177,7 @@ public final class ExecuteAPI: HTTPHandler {
             return connection.respondJSON(200, ["call_id": .string(existing.id), "status": .string(existing.status.rawValue)])
         }
         guard let tool = calls.tool(named: parsed.tool, tenant: identity.tenant) else { return connection.respondError(.toolNotFound(parsed.tool)) }
-        if let violation = JSONSchema.validate(parsed.input, against: tool.inputSchema, path: "input") {
+        if let violation = JSONSchema.validate(parsed.input, against: tool.compiledInputSchema, path: "input") {
             return connection.respondError(.validation(violation.description, field: violation.path))
         }
         switch calls.start(tool: tool, input: parsed.input, owner: owner, surface: .execute, httpRequestId: connection.requestId,

@@ -349,7 +349,7 @@ final class Methods {
             return reply.finish(JSONRPCMessage.error(id: id, .invalidParams("arguments must be an object")))
         }
         // Input that fails the schema is the model's mistake: a tool error it can read and correct.
-        if let violation = JSONSchema.validate(arguments, against: tool.inputSchema, path: "arguments") {
+        if let violation = JSONSchema.validate(arguments, against: tool.compiledInputSchema, path: "arguments") {
             return reply.finish(JSONRPCMessage.result(id: id, ToolResults.error("Invalid arguments: \(violation.description)")))
         }
         let run = ToolRun(id: id, params: params, context: context, reply: reply, calls: calls)

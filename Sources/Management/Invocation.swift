@@ -13,7 +13,7 @@ import Tools
 extension Registry {
     public func invoke(_ tool: ToolDefinition, arguments: JSONValue, owner: String, surface: CallSurface, httpRequestId: String,
                        completion: @escaping (Result<JSONObject, ManagementError>) -> Void) {
-        if let violation = JSONSchema.validate(arguments, against: tool.inputSchema, path: "arguments") {
+        if let violation = JSONSchema.validate(arguments, against: tool.compiledInputSchema, path: "arguments") {
             return completion(.failure(.invalid("invalid arguments: \(violation.description)", field: violation.path)))
         }
         let started = calls.start(tool: tool, input: arguments, owner: owner, surface: surface, httpRequestId: httpRequestId,

@@ -7,6 +7,8 @@ public struct ToolDefinition: Sendable {
     public let description: String
     /// JSON Schema of the `input` object; the supervisor validates every call against it.
     public let inputSchema: JSONValue
+    /// `inputSchema` compiled once, for the validation of every call.
+    public let compiledInputSchema: CompiledSchema
     /// The tool's own deadline, when it differs from the server default.
     public let deadlineSeconds: Double?
     /// A human-friendly name for MCP clients (2025-06-18 on).
@@ -21,6 +23,7 @@ public struct ToolDefinition: Sendable {
         self.name = name
         self.description = description
         self.inputSchema = inputSchema
+        self.compiledInputSchema = CompiledSchema(inputSchema)
         self.deadlineSeconds = deadlineSeconds
         self.title = title
         self.annotations = annotations

@@ -261,6 +261,40 @@ struct JSONSchemaTests {
         #expect(violation(5, ambiguous) == "input: does not match any of the allowed schemas")
     }
 
+    @Test func aSchemaCompiledOnceJudgesEveryValueAsTheSchemaItselfDoes() {
+        let schema: JSONValue = [
+            "type": "object", "required": ["message"], "additionalProperties": false,
+            "properties": ["message": ["type": "string", "maxLength": 3], "count": ["type": "integer", "minimum": 1]],
+        ]
+        let compiled = CompiledSchema(schema)
+        let values: [JSONValue] = [["message": "hi"], ["message": "long"], [:], ["message": "a", "count": 0],
+                                   ["message": "a", "extra": true], "text", ["message": "a", "count": 2]]
+        for value in values {
+            #expect(JSONSchema.validate(value, against: compiled)?.description == violation(value, schema))
+        }
+        #expect(JSONSchema.validate([:], against: compiled)?.description == "input.message: is required")
+        #expect(JSONSchema.validate(["message": "a", "extra": true], against: compiled)?.description == "input.extra: unexpected property")
+        #expect(JSONSchema.validate(["message": "a", "count": 2], against: compiled) == nil)
+        #expect(JSONSchema.validate(["message": "long"], against: compiled, path: "arguments")?.description
+            == "arguments.message: must be at most 3 characters")
+        #expect(JSONSchema.validate(1, against: CompiledSchema(false))?.description == "input: is not allowed")
+        #expect(JSONSchema.validate(1, against: CompiledSchema(true)) == nil)
+    }
+
+    @Test func alternativesBelowTheRootReportFullPaths() {
+        // anyOf on an array's items: each failure is located from the item, then from the root.
+        let schema: JSONValue = ["properties": ["list": ["items": [
+            "anyOf": [["type": "string"], ["type": "object", "properties": ["n": ["type": "integer"]]]],
+        ]]]]
+        #expect(violation(["list": ["x", ["n": 1]]], schema) == nil)
+        #expect(violation(["list": ["x", ["n": "one"]]], schema) == "input.list[1].n: expected integer, got string")
+        #expect(violation(["list": ["x", true]], schema) == "input.list[1]: expected string or object, got boolean")
+        let nested: JSONValue = ["properties": ["a": ["oneOf": [["type": "integer"], ["minimum": 10]]]]]
+        #expect(violation(["a": 20], nested) == "input.a: must match exactly one of the allowed schemas, matches 2")
+        #expect(violation(["a": ["not": .null]], ["properties": ["a": ["properties": ["not": ["not": ["type": "null"]]]]]])
+            == "input.a.not: must not match the schema in 'not'")
+    }
+
     @Test func oneOfRequiresExactlyOneSchema() {
         let schema: JSONValue = ["oneOf": [["type": "integer"], ["minimum": 10]]]
         #expect(violation(5, schema) == nil)
