@@ -79,7 +79,7 @@ let package = Package(
         .testTarget(name: "RateLimitTests", dependencies: ["RateLimit", "CallTable", "JSON"]),
         // A second process for the rate bucket tests: takes tokens from a table it attaches to by path.
         .executableTarget(name: "rate-bucket-driver", dependencies: ["CallTable", "SystemCalls"], path: "Tests/RateBucketDriver"),
-        .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON"]),
+        .testTarget(name: "MCPTests", dependencies: ["MCP", "JSON", "HTTP"]),
         .testTarget(name: "PoolTests", dependencies: ["Pool", "EventLoop", "CallTable", "SystemCalls", "JSON", "Logging", "Sandbox", "TestSupport", "WorkerProtocol"]),
         .testTarget(name: "OAuthTests", dependencies: ["OAuth", "EventLoop", "JSON", "SystemCalls"]),
         .testTarget(name: "MetricsTests", dependencies: ["Metrics"]),

@@ -34,4 +34,15 @@ struct HTTPResponseHeadTests {
         let own = head([("X-RateLimit-Limit", "5"), ("X-Request-Id", "mine")], requestId: "abc-1", fields: standing, contentLength: 0)
         #expect(own == "HTTP/1.1 200 OK\r\nX-RateLimit-Limit: 5\r\nX-Request-Id: mine\r\nContent-Length: 0\r\n\r\n")
     }
+
+    @Test func requestIdsAreTheProcessPrefixAndTheNumberInHex() {
+        for number: UInt64 in [0, 1, 9, 10, 15, 16, 255, 4096, 0xdead_beef, UInt64.max] {
+            let id = RequestIds.id(number: number)
+            let parts = id.split(separator: "-")
+            #expect(parts.count == 2 && parts[0].utf8.count == 12, "\(id)")
+            #expect(parts[0].allSatisfy(\.isHexDigit) && RequestIds.isUsable(id))
+            #expect(parts.last.map(String.init) == String(number, radix: 16), "\(id)")
+        }
+        #expect(RequestIds.id(number: 1).split(separator: "-")[0] == RequestIds.id(number: 2).split(separator: "-")[0])
+    }
 }

@@ -1,5 +1,7 @@
 // Accepted input: every kind of value, nesting, numbers at the edges of Int64, string escapes.
+import Dispatch
 import JSON
+import Synchronization
 import Testing
 
 @Suite("Parsing valid JSON")
@@ -204,5 +206,33 @@ struct JSONParserTests {
         let elements = try #require(try JSONValue.parse(text).arrayValue)
         #expect(elements.count == 10_000)
         #expect(elements.last == .int(9_999))
+    }
+
+    /// The parser keeps its stacks from one parse to the next on each thread: a failed parse, a
+    /// large document and other threads' parses must leave nothing behind for the next one.
+    @Test func parsesAfterFailuresLargeDocumentsAndOnManyThreads() throws {
+        let request = #"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#
+        let expected = try JSONValue.parse(request)
+        for broken in [#"{"a":[1,{"b":"#, #"[[[[{"x":1},"#, #"{"a":1,}"#] {
+            #expect(throws: JSONParseError.self) { try JSONValue.parse(broken) }
+            #expect(try JSONValue.parse(request) == expected)
+        }
+        let large = "[" + (0..<5_000).map { #"{"n":\#($0)}"# }.joined(separator: ",") + "]"
+        #expect(try JSONValue.parse(large).arrayValue?.count == 5_000)
+        #expect(try JSONValue.parse(request) == expected)
+        #expect(try JSONValue.parse("[]") == .array([]))
+
+        let failedThreads = Atomic<Int>(0)
+        DispatchQueue.concurrentPerform(iterations: 4) { thread in
+            for round in 0..<500 {
+                let text = #"{"thread":\#(thread),"round":\#(round),"list":[\#(thread),[\#(round)],{"k":"v"}]}"#
+                guard let value = try? JSONValue.parse(text), value["thread"] == .int(Int64(thread)),
+                      value["round"] == .int(Int64(round)), value["list"]?.arrayValue?.count == 3 else {
+                    failedThreads.wrappingAdd(1, ordering: .relaxed)
+                    return
+                }
+            }
+        }
+        #expect(failedThreads.load(ordering: .relaxed) == 0)
     }
 }

@@ -1,6 +1,7 @@
 // The pure parts of the MCP layer: JSON-RPC message classification, revision negotiation, the
 // tenant path and host checks, resumable event ids, base64 and tool-result shaping.
 @testable import MCP
+import HTTP
 import JSON
 import Testing
 
@@ -70,6 +71,22 @@ struct MCPParsingTests {
         for name in ["2024-11-25", "2025-11-05", "2026-03-26", "2025-06-28", "2025-11-2", "2025-11-250", "2025-11-25 ", "", "latest"] {
             #expect(ProtocolRevision(rawValue: name) == nil, "\(name)")
         }
+    }
+
+    @Test func acceptListsAreReadByMediaRangeIgnoringCaseAndParameters() {
+        func accepts(_ accept: String?, _ type: String) -> Bool {
+            HTTPRequest(method: "POST", target: "/mcp", minorVersion: 1, headers: accept.map { [("accept", $0)] } ?? []).accepts(type)
+        }
+        #expect(accepts("application/json, text/event-stream", "text/event-stream"))
+        #expect(accepts("application/json, text/event-stream", "application/json"))
+        #expect(accepts("Application/JSON;q=0.9 ,\ttext/plain", "application/json"))
+        #expect(accepts("text/html, */*;q=0.1", "text/event-stream"))
+        #expect(!accepts("text/html, */*x", "text/event-stream"))
+        #expect(!accepts("application/jsonx, text/event-streams", "application/json"))
+        #expect(!accepts("application/json", "text/event-stream"))
+        #expect(!accepts("", "application/json"))
+        #expect(!accepts(nil, "application/json"))
+        #expect(accepts(" ,application/json,", "application/json"))
     }
 
     @Test func parsesTenantPaths() {
