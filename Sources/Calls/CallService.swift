@@ -82,8 +82,10 @@ public final class CallService {
     /// Starts a call whose input has already passed the tool's schema. The observer hears every
     /// event, possibly before this returns (an idle worker may take the call at once).
     /// `httpRequestId` is the HTTP request's id (X-Request-Id), carried to the worker for its logs;
-    /// `requestId` is seed 000's idempotency key.
-    public func start(tool: ToolDefinition, input: JSONValue, owner: String, surface: CallSurface, httpRequestId: String,
+    /// `requestId` is seed 000's idempotency key. `inputBytes`, when given, is `input` as it arrived
+    /// (DESIGN: arguments travel to the worker as the raw bytes they came as); else it is written.
+    public func start(tool: ToolDefinition, input: JSONValue, inputBytes: ArraySlice<UInt8>? = nil, owner: String,
+                      surface: CallSurface, httpRequestId: String,
                       sessionId: String? = nil, requestId: String? = nil, keepsEvents: Bool, canAskClient: Bool = false,
                       observer: ((CallEvent) -> Void)? = nil) -> Result<CallRecord, StartFailure> {
         guard phase != .draining else { return .failure(.draining) }
@@ -94,8 +96,13 @@ public final class CallService {
         let record = CallRecord(id: Random.uuid(), owner: owner, tool: tool.name, sessionId: sessionId,
                                 requestId: requestId, keepsEvents: keepsEvents)
         record.observer = observer
-        var bytes: [UInt8] = []
-        input.write(into: &bytes)
+        var bytes: [UInt8]
+        if let inputBytes {
+            bytes = Array(inputBytes)
+        } else {
+            bytes = []
+            input.write(into: &bytes)
+        }
         let route = tool.route
         let targetPool: WorkerPool
         if let server = route.serverPool {

@@ -30,6 +30,24 @@ extension JSONValue {
         return try parser.parseDocument()
     }
 
+    /// Parses a JSON-RPC message and finds where its `params.arguments` value lies in `bytes`, so
+    /// that a tool call's arguments can travel to the worker as they arrived rather than be written
+    /// out again (~1.5k instructions a call). The range is nil when there is no such member, when
+    /// the message is not an object, and when any object in it repeated a key: the tree keeps the
+    /// last of repeated members, and a reader of the raw bytes might keep the first.
+    public static func parseMessage(_ bytes: [UInt8], maxDepth: Int = 256) throws(JSONParseError) -> (value: JSONValue, argumentsRange: Range<Int>?) {
+        let result = bytes.withUnsafeBytes { raw in
+            Result { () throws(JSONParseError) -> (value: JSONValue, argumentsRange: Range<Int>?) in
+                let stacks = ParserStacks.ofThisThread
+                var parser = JSONParser(bytes: raw, maxDepth: maxDepth, stacks: stacks, findsArguments: true)
+                defer { parser.returnStacks(to: stacks) }
+                let value = try parser.parseDocument()
+                return (value, parser.sawRepeatedKey ? nil : parser.argumentsRange)
+            }
+        }
+        return try result.get()
+    }
+
     public static func parse(_ bytes: [UInt8], maxDepth: Int = 256) throws(JSONParseError) -> JSONValue {
         // Result carries the typed error out of a closure whose caller only rethrows `any Error`.
         let result = bytes.withUnsafeBytes { raw in
@@ -100,13 +118,22 @@ struct JSONParser {
         let isObject: Bool
         let firstValue: Int
         let firstKey: Int
+        /// The `params` object of a message whose arguments are being found.
+        var isParams = false
     }
+
+    /// `parseMessage`'s search: where the latest `params.arguments` value began and ended.
+    private let findsArguments: Bool
+    private var argumentsStart: Int?
+    private(set) var argumentsRange: Range<Int>?
+    private(set) var sawRepeatedKey = false
 
     /// Takes the thread's kept stacks (`stacks` is left with empty ones, so a parse inside this
     /// one, were there ever one, would simply make its own).
-    init(bytes: UnsafeRawBufferPointer, maxDepth: Int, stacks: ParserStacks? = nil) {
+    init(bytes: UnsafeRawBufferPointer, maxDepth: Int, stacks: ParserStacks? = nil, findsArguments: Bool = false) {
         self.bytes = bytes
         self.maxDepth = maxDepth
+        self.findsArguments = findsArguments
         if let stacks {
             swap(&pendingValues, &stacks.values)
             swap(&pendingKeys, &stacks.keys)
@@ -148,6 +175,8 @@ struct JSONParser {
             skipWhitespace()
             guard position < bytes.count else { throw endOfInput("expected a value") }
             var value: JSONValue
+            // A member of the message object or of its params: the only places findArguments looks.
+            let beginsParams = findsArguments && openContainers.count <= 2 && noteArgumentsMember()
             switch bytes[position] {
             case UInt8(ascii: "{"):
                 try checkDepth()
@@ -158,7 +187,7 @@ struct JSONParser {
                     value = .object(JSONObject())
                 } else {
                     openContainers.append(
-                        OpenContainer(isObject: true, firstValue: valueCount, firstKey: keyCount))
+                        OpenContainer(isObject: true, firstValue: valueCount, firstKey: keyCount, isParams: beginsParams))
                     try parseMemberName(afterComma: false)
                     continue nextValue
                 }
@@ -195,6 +224,11 @@ struct JSONParser {
             // that ends right after it.
             while let container = openContainers.last {
                 push(value)
+                if container.isParams, let start = argumentsStart {
+                    // The value just completed is the arguments member's: it ends here.
+                    argumentsRange = start..<position
+                    argumentsStart = nil
+                }
                 skipWhitespace()
                 let closer = container.isObject ? UInt8(ascii: "}") : UInt8(ascii: "]")
                 guard position < bytes.count else {
@@ -222,6 +256,23 @@ struct JSONParser {
             }
             return value
         }
+    }
+
+    /// At the start of a value inside the message object or its params (findsArguments only):
+    /// notes where an `arguments` member of params begins, forgets what an earlier `params` held
+    /// when another begins, and says whether this value is the message's `params`.
+    private mutating func noteArgumentsMember() -> Bool {
+        guard let container = openContainers.last, container.isObject, keyCount > 0 else { return false }
+        let key = pendingKeys[keyCount - 1]
+        // Lengths first: == on two different strings takes Swift's slow path.
+        if openContainers.count == 1 {
+            guard key.utf8.count == 6, key == "params" else { return false }
+            argumentsRange = nil
+            argumentsStart = nil
+            return true
+        }
+        if container.isParams && key.utf8.count == 9 && key == "arguments" { argumentsStart = position }
+        return false
     }
 
     private mutating func push(_ value: JSONValue) {
@@ -276,7 +327,9 @@ struct JSONParser {
             }
             keyCount = container.firstKey
             valueCount = container.firstValue
-            return .object(JSONObject(uniqueMembers: JSONObject.removingDuplicateKeys(members)))
+            let unique = JSONObject.removingDuplicateKeys(members)
+            if unique.count != members.count { sawRepeatedKey = true }
+            return .object(JSONObject(uniqueMembers: unique))
         } else {
             let elements = Array(pendingValues[container.firstValue..<valueCount])
             valueCount = container.firstValue

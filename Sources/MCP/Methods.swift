@@ -47,6 +47,9 @@ struct RequestContext {
     var seed003 = false
     /// The HTTP request's id (X-Request-Id), carried into the calls it starts.
     var httpRequestId = ""
+    /// The bytes of the request's `params.arguments` as they arrived, when the transport found them:
+    /// a tool call passes them on to its worker unchanged.
+    var rawArguments: ArraySlice<UInt8>?
 }
 
 public struct MCPSettings: Sendable {
@@ -355,7 +358,7 @@ final class Methods {
         let run = ToolRun(id: id, params: params, context: context, reply: reply, calls: calls)
         let session = context.session
         let key = Methods.key(id)
-        let started = calls.start(tool: tool, input: arguments, owner: context.owner, surface: .mcp,
+        let started = calls.start(tool: tool, input: arguments, inputBytes: context.rawArguments, owner: context.owner, surface: .mcp,
                                   httpRequestId: context.httpRequestId, sessionId: session?.id,
                                   keepsEvents: false, canAskClient: true) { [weak session] event in
             if event.isTerminal { session?.callsInFlight[key] = nil }

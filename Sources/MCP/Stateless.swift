@@ -53,8 +53,9 @@ final class StatelessHandler {
                                               headers: [("Allow", "POST")])
         }
         let body: JSONValue
+        let argumentsRange: Range<Int>?
         do {
-            body = try JSONValue.parse(request.body)
+            (body, argumentsRange) = try JSONValue.parseMessage(request.body)
         } catch {
             return connection.respondRPCError(400, .parse(error.description))
         }
@@ -101,6 +102,7 @@ final class StatelessHandler {
         var context = RequestContext(revision: revision, owner: owner, session: nil, clientCapabilities: capabilityObject,
                                      logLevel: logLevel)
         context.httpRequestId = connection.requestId
+        context.rawArguments = argumentsRange.map { request.body[$0] }
         switch method {
         case "server/discover":
             var result = JSONObject([("supportedVersions", .array([.string(ProtocolRevision.v2026_07_28.rawValue)])),

@@ -67,8 +67,9 @@ final class StreamableHTTPTransport {
 
     private func post(_ request: HTTPRequest, _ owner: String, _ connection: HTTPConnection) {
         let body: JSONValue
+        let argumentsRange: Range<Int>?
         do {
-            body = try JSONValue.parse(request.body)
+            (body, argumentsRange) = try JSONValue.parseMessage(request.body)
         } catch {
             return connection.respondRPCError(400, .parse(error.description))
         }
@@ -84,6 +85,7 @@ final class StreamableHTTPTransport {
         var context = RequestContext(revision: session.revision, owner: owner, session: session,
                                      clientCapabilities: session.clientCapabilities, logLevel: session.logLevel)
         context.httpRequestId = connection.requestId
+        context.rawArguments = argumentsRange.map { request.body[$0] }
         let acceptsSSE = request.accepts("text/event-stream")
         if case .array(let batch) = body {
             guard session.revision.allowsBatches else {

@@ -235,4 +235,35 @@ struct JSONParserTests {
         }
         #expect(failedThreads.load(ordering: .relaxed) == 0)
     }
+
+    /// parseMessage finds params.arguments as it lies in the bytes, and only there.
+    @Test func findsTheArgumentsOfAMessageAsTheyLie() throws {
+        func found(_ text: String) throws -> String? {
+            let bytes = Array(text.utf8)
+            let (value, range) = try JSONValue.parseMessage(bytes)
+            guard let range else { return nil }
+            // Whatever is found reads back as the tree's own arguments.
+            #expect(try JSONValue.parse(Array(bytes[range])) == value["params"]?["arguments"])
+            return String(decoding: bytes[range], as: UTF8.self)
+        }
+        #expect(try found(#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"message":"hi"}}}"#)
+            == #"{"message":"hi"}"#)
+        #expect(try found(#" { "params" : { "arguments" :  {"a": [1, {"b": "\u00e9"}]}  , "name":"t"} } "#)
+            == #"{"a": [1, {"b": "\u00e9"}]}"#)
+        #expect(try found(#"{"params":{"_meta":{"arguments":{"x":1}},"arguments":{"y":2}}}"#) == #"{"y":2}"#)
+        #expect(try found(#"{"params":{"arguments":{"arguments":{"z":3}}}}"#) == #"{"arguments":{"z":3}}"#)
+        #expect(try found(#"{"params":{"argu\u006dents":{"k":true}}}"#) == #"{"k":true}"#)
+        #expect(try found(#"{"params":{"arguments":7}}"#) == "7")
+        // Not params.arguments, or not one unambiguous value: nothing is found.
+        #expect(try found(#"{"arguments":{"x":1},"params":{"name":"echo"}}"#) == nil)
+        #expect(try found(#"{"result":{"arguments":{"x":1}}}"#) == nil)
+        #expect(try found(#"[{"params":{"arguments":{"x":1}}}]"#) == nil)
+        #expect(try found(#"{"params":{"arguments":{"x":1}},"params":{"name":"echo"}}"#) == nil)
+        #expect(try found(#"{"params":{"arguments":{"x":1}},"params":5}"#) == nil)
+        #expect(try found(#"{"params":{"arguments":{"x":1},"arguments":{"x":2}}}"#) == nil)
+        #expect(try found(#"{"params":{"arguments":{"x":1,"x":2}}}"#) == nil)
+        #expect(try found(#"{"id":1,"id":2,"params":{"arguments":{"x":1}}}"#) == nil)
+        #expect(try found(#"{"params":{}}"#) == nil)
+        #expect(throws: JSONParseError.self) { try JSONValue.parseMessage(Array(#"{"params":{"arguments":{"x":}}}"#.utf8)) }
+    }
 }
