@@ -175,7 +175,7 @@ struct JSONParser {
             skipWhitespace()
             guard position < bytes.count else { throw endOfInput("expected a value") }
             var value: JSONValue
-            // A member of the message object or of its params: the only places findArguments looks.
+            // A member of the message object or of its params: the only places findsArguments looks.
             let beginsParams = findsArguments && openContainers.count <= 2 && noteArgumentsMember()
             switch bytes[position] {
             case UInt8(ascii: "{"):
