@@ -25,7 +25,9 @@
 #
 # Environment:
 #   BENCH_SECONDS=10                      duration of each wrk run
-#   BENCH_REPEAT=3                        wrk runs per row; the row reports the median run
+#   BENCH_REPEAT=3                        wrk runs per row; the row reports the median run. Rows
+#                                         (1)-(4) run in rounds, each row once a round
+#   BENCH_WARMUP_SECONDS=2                the untimed wrk run before each of those rounds' runs
 #   BENCH_THREADS=2 BENCH_CONNECTIONS=16  wrk's threads and connections
 #   BENCH_ONLY="session,oneshot"          run only these rows (names above; "mcpd" = session,
 #                                         stateless, execute, per-call); results file untouched
@@ -247,28 +249,35 @@ LABEL[stdio-mcpd]="(7) mcp-server-time hosted by mcpd"
 LABEL[stdio-proxy]="(7') mcp-server-time behind mcp-proxy"
 ROW_ORDER="nginx sdk session stateless execute per-call stdio-mcpd stdio-proxy"
 
-# wrk runs against the server running now, BENCH_REPEAT of them back to back: the row keeps the
-# median run by calls/s (its p50 and p99 with it), so one lucky or unlucky slice of this shared
-# VM does not decide a ratio. wrk runs in the background and we `wait` for it: wrk catches SIGINT
-# and exits normally, and bash would then skip our INT trap; `wait` lets the trap abort the run.
-measure() { # row wrk-arguments...
-    local row=$1 rss_file=$WORK/$1.rss run out rates="" median_run
-    shift
-    say "${LABEL[$row]}: wrk ${wrk_args[*]} $* ($REPEAT runs)"
-    "$BENCH_PY" "$ROOT/bench/probe.py" rss-tree "$server_pid" "$rss_file" &
+# One wrk run against the server running now, its process tree's RSS sampled meanwhile. wrk runs
+# in the background and we `wait` for it: wrk catches SIGINT and exits normally, and bash would
+# then skip our INT trap; `wait` lets the trap abort the run.
+run_once() { # row run wrk-arguments...
+    local row=$1 run=$2 out
+    shift 2
+    out=$OUT_DIR/$row.$run.txt
+    "$BENCH_PY" "$ROOT/bench/probe.py" rss-tree "$server_pid" "$WORK/$row.$run.rss" &
     sampler_pid=$!
     sleep 0.3 # the sampler's first sample is of the idle server
-    for run in $(seq 1 "$REPEAT"); do
-        out=$OUT_DIR/$row.$run.txt
-        "$WRK" "${wrk_args[@]}" "$@" >"$out" 2>&1 &
-        wrk_pid=$!
-        wait "$wrk_pid" || { cat "$out" >&2; wrk_pid=""; die "wrk failed"; }
-        wrk_pid=""
-        cat "$out" >&2
-        rates+="$(run_rate "$out") $run"$'\n'
-    done
+    "$WRK" "${wrk_args[@]}" "$@" >"$out" 2>&1 &
+    wrk_pid=$!
+    wait "$wrk_pid" || { cat "$out" >&2; wrk_pid=""; die "wrk failed"; }
+    wrk_pid=""
+    cat "$out" >&2
     kill -TERM "$sampler_pid" && wait "$sampler_pid" || true
     sampler_pid=""
+}
+
+# A row's figures from its BENCH_REPEAT runs: the median run by calls/s (its p50 and p99 with it),
+# so that one lucky or unlucky slice of this shared VM does not decide a ratio; the peak RSS of
+# any run; a note for any run with failed calls or wrk errors.
+summarize() { # row
+    local row=$1 run out rates="" median_run rss peak=0 line
+    for run in $(seq 1 "$REPEAT"); do
+        rates+="$(run_rate "$OUT_DIR/$row.$run.txt") $run"$'\n'
+        line=$(cat "$WORK/$row.$run.rss")
+        if [ "$(field "$line" peak_kb)" -ge "$peak" ]; then peak=$(field "$line" peak_kb); rss=$line; fi
+    done
     median_run=$(sort -n <<<"${rates%$'\n'}" | awk '{ line[NR] = $2 } END { print line[int((NR + 1) / 2)] }')
     out=$OUT_DIR/$row.$median_run.txt
     cp "$out" "$OUT_DIR/$row.txt"
@@ -276,7 +285,7 @@ measure() { # row wrk-arguments...
     RUNS[$row]=$(sort -n <<<"${rates%$'\n'}" | awk '{ printf "%s%s", (NR > 1 ? "/" : ""), $1 }')
     P50[$row]=$(to_ms "$(awk '$1 == "50%" { print $2 }' "$out")")
     P99[$row]=$(to_ms "$(awk '$1 == "99%" { print $2 }' "$out")")
-    RSS[$row]="$(calc "$(field "$(cat "$rss_file")" peak_kb) / 1024" | xargs printf '%.1f') MB, $(field "$(cat "$rss_file")" processes) proc"
+    RSS[$row]="$(calc "$(field "$rss" peak_kb) / 1024" | xargs printf '%.1f') MB, $(field "$rss" processes) proc"
     for run in $(seq 1 "$REPEAT"); do
         out=$OUT_DIR/$row.$run.txt
         line=$(grep -E '^bench-calls:' "$out" || true)
@@ -286,6 +295,15 @@ measure() { # row wrk-arguments...
             say "WARNING: ${LABEL[$row]} had errors (see $out)"
         fi
     done
+}
+
+# BENCH_REPEAT runs back to back against the server running now.
+measure() { # row wrk-arguments...
+    local row=$1 run
+    shift
+    say "${LABEL[$row]}: wrk ${wrk_args[*]} $* ($REPEAT runs)"
+    for run in $(seq 1 "$REPEAT"); do run_once "$row" "$run" "$@"; done
+    summarize "$row"
 }
 
 # One run's calls/s: the Lua script's own count of answered calls when it reports one, else
@@ -300,34 +318,59 @@ run_rate() { # wrk-output-file
     fi
 }
 
-if wanted nginx; then
-    start_nginx
-    measure nginx "http://$NGINX_ADDR/"
-    stop_server QUIT
-fi
-
-if wanted sdk; then
-    start_sdk
-    measure sdk -s "$ROOT/bench/mcp_call.lua" "http://$SDK_ADDR" -- \
-        session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD"
-    stop_server TERM
-fi
-
-if wanted session; then
-    start_mcpd
-    measure session -s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- \
-        session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN"
-    stop_server TERM
-    cp "$WORK/mcpd.log" "$OUT_DIR/session.log"
-fi
-
-if wanted stateless; then
-    start_mcpd
-    measure stateless -s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- \
-        stateless /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN"
-    stop_server TERM
-    cp "$WORK/mcpd.log" "$OUT_DIR/stateless.log"
-fi
+# Rows (1)–(4), whose calls/s the targets compare, run in rounds: each row once a round, each on a
+# freshly started server given a short warm-up. This host's speed drifts by 20 % and more over
+# minutes; run one row after another, a slow or fast period fell on whichever row ran then and
+# decided ratios between rows. In rounds it falls on all four alike.
+WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
+warm_up() { # wrk-arguments... (the same as the measured runs', with a shorter duration)
+    "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "$@" >/dev/null 2>&1 &
+    wrk_pid=$!
+    wait "$wrk_pid" || true
+    wrk_pid=""
+}
+NGINX_ARGS=("http://$NGINX_ADDR/")
+SDK_ARGS=(-s "$ROOT/bench/mcp_call.lua" "http://$SDK_ADDR" -- session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD")
+SESSION_ARGS=(-s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN")
+STATELESS_ARGS=(-s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- stateless /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN")
+for row in nginx sdk session stateless; do
+    if wanted "$row"; then say "${LABEL[$row]}: wrk ${wrk_args[*]} ($REPEAT runs, one a round)"; fi
+done
+for run in $(seq 1 "$REPEAT"); do
+    if wanted nginx; then
+        say "round $run: nginx"
+        start_nginx
+        warm_up "${NGINX_ARGS[@]}"
+        run_once nginx "$run" "${NGINX_ARGS[@]}"
+        stop_server QUIT
+    fi
+    if wanted sdk; then
+        say "round $run: the SDK server"
+        start_sdk
+        warm_up "${SDK_ARGS[@]}"
+        run_once sdk "$run" "${SDK_ARGS[@]}"
+        stop_server TERM
+    fi
+    if wanted session; then
+        say "round $run: mcpd, sessions"
+        start_mcpd
+        warm_up "${SESSION_ARGS[@]}"
+        run_once session "$run" "${SESSION_ARGS[@]}"
+        stop_server TERM
+        cp "$WORK/mcpd.log" "$OUT_DIR/session.$run.log"
+    fi
+    if wanted stateless; then
+        say "round $run: mcpd, stateless"
+        start_mcpd
+        warm_up "${STATELESS_ARGS[@]}"
+        run_once stateless "$run" "${STATELESS_ARGS[@]}"
+        stop_server TERM
+        cp "$WORK/mcpd.log" "$OUT_DIR/stateless.$run.log"
+    fi
+done
+for row in nginx sdk session stateless; do
+    if wanted "$row"; then summarize "$row"; fi
+done
 
 if wanted execute; then
     start_mcpd
@@ -519,8 +562,10 @@ table=$(
         target_line "supervisor RSS with ${SHOT[streams]:-?} SSE streams = ${SHOT[streams_mb]:-?} MB" "${SHOT[streams_mb]:-}" "<=" 150 "150 MB"
     fi
     echo
-    echo "wrk ${wrk_args[*]} on loopback, each server alone, $REPEAT runs back to back; a row shows its"
-    echo "median run (p50 and p99 are that run's) and every run's calls/s. calls/s counts answered calls: for"
+    echo "wrk ${wrk_args[*]} on loopback, each server alone, $REPEAT runs a row; a row shows its median run"
+    echo "(p50 and p99 are that run's) and every run's calls/s. Rows (1)–(4) run in $REPEAT rounds, each row"
+    echo "once a round on a freshly started server after a ${WARMUP_SECONDS} s warm-up, so that the host's drift"
+    echo "falls on them alike; the other rows run back to back. calls/s counts answered calls: for"
     echo "nginx a request; for the MCP rows a tools/call answered with a result (the one initialize and"
     echo "notifications/initialized per connection are not counted); for (5) a call whose stream ended"
     echo "with \`final\` (two requests: POST /mcp/execute, GET /mcp/stream), whose p50/p99 are per request."
