@@ -20,8 +20,16 @@ final class StatelessHandler {
     static let logLevelKey = "io.modelcontextprotocol/logLevel"
     static let subscriptionIdKey = "io.modelcontextprotocol/subscriptionId"
     static let serverInfoKey = "io.modelcontextprotocol/serverInfo"
-    /// Which parameter the Mcp-Name header mirrors.
-    static let nameBearing = ["tools/call": "name", "prompts/get": "name", "resources/read": "uri"]
+    /// Which parameter the Mcp-Name header mirrors, for the methods that have one. Told apart by
+    /// length first: this runs on every request, and a dictionary hashed the method each time.
+    static func nameBearingParameter(of method: String) -> String? {
+        switch method.utf8.count {
+        case 10: method == "tools/call" ? "name" : nil
+        case 11: method == "prompts/get" ? "name" : nil
+        case 14: method == "resources/read" ? "uri" : nil
+        default: nil
+        }
+    }
 
     /// A request is stateless when it names a revision past the sessionful ones, in its header or
     /// in its body's `_meta`, and carries no session.
@@ -86,7 +94,7 @@ final class StatelessHandler {
         guard request.header("mcp-method") == method else {
             return connection.respondRPCError(400, .headerMismatch("Mcp-Method header does not match the request's method"), id: id)
         }
-        if let key = StatelessHandler.nameBearing[method], let expected = params[key]?.stringValue,
+        if let key = StatelessHandler.nameBearingParameter(of: method), let expected = params[key]?.stringValue,
            StatelessHandler.decodeHeader(request.header("mcp-name")) != expected {
             return connection.respondRPCError(400, .headerMismatch("Mcp-Name header does not match the request's '\(key)'"), id: id)
         }

@@ -89,6 +89,15 @@ struct MCPParsingTests {
         #expect(accepts(" ,application/json,", "application/json"))
     }
 
+    @Test func mcpNameMirrorsTheNameOrUriOfTheMethodsThatHaveOne() {
+        #expect(StatelessHandler.nameBearingParameter(of: "tools/call") == "name")
+        #expect(StatelessHandler.nameBearingParameter(of: "prompts/get") == "name")
+        #expect(StatelessHandler.nameBearingParameter(of: "resources/read") == "uri")
+        for method in ["tools/list", "tools/calls", "prompts/list", "resources/list", "server/discover", "", "tools/cal"] {
+            #expect(StatelessHandler.nameBearingParameter(of: method) == nil, "\(method)")
+        }
+    }
+
     @Test func parsesTenantPaths() {
         let tenant = "550e8400-e29b-41d4-a716-446655440000"
         #expect(TenantTransport.parsePath("/mcp/\(tenant)"[...])?.tenant == tenant)

@@ -13,6 +13,22 @@ import Testing
         #expect(text.contains("mcpd_calls_total{tool=\"echo\",surface=\"execute\",outcome=\"error\"} 1\n"))
     }
 
+    @Test func callCountsAreListedByToolSurfaceAndOutcomeWhateverTheOrderTheyEndedIn() {
+        let metrics = Metrics()
+        for (tool, surface, outcome) in [("zeta", "mcp", "finished"), ("alpha", "mcp", "error"), ("zeta", "execute", "finished"),
+                                         ("alpha", "mcp", "error"), ("alpha", "execute", "cancelled"), ("zeta", "mcp", "finished")] {
+            metrics.callEnded(tool: tool, surface: surface, outcome: outcome, seconds: 0.001)
+        }
+        let lines = metrics.render().split(separator: "\n").filter { $0.hasPrefix("mcpd_calls_total{") }
+        #expect(lines == [
+            #"mcpd_calls_total{tool="alpha",surface="execute",outcome="cancelled"} 1"#,
+            #"mcpd_calls_total{tool="alpha",surface="mcp",outcome="error"} 2"#,
+            #"mcpd_calls_total{tool="zeta",surface="execute",outcome="finished"} 1"#,
+            #"mcpd_calls_total{tool="zeta",surface="mcp",outcome="finished"} 2"#,
+        ])
+        #expect(metrics.render().contains(#"mcpd_call_duration_seconds_count{tool="zeta"} 3"#))
+    }
+
     @Test func histogramBucketsAreCumulativeAndEndWithInf() {
         let metrics = Metrics()
         for seconds in [0.0004, 0.02, 3.0] {
