@@ -118,7 +118,7 @@ $(FUZZ_OUT)/modules/libJSON.a: $(JSON_SOURCES)
 		-emit-library -static -o $@ $(JSON_SOURCES)
 
 $(FUZZ_OUT)/http-request-parser: Tests/Fuzz/HTTPRequestParser/FuzzHTTPRequestParser.swift Sources/HTTP/HTTPRequest.swift Sources/HTTP/HTTPRequestParser.swift \
-		Sources/HTTP/CommonFields.swift
+		Sources/HTTP/CommonFields.swift Sources/SystemCalls/ByteSearch.swift
 	@mkdir -p $(@D)
 	$(FUZZ_SWIFTC) -module-name FuzzHTTPRequestParser -o $@ $^
 

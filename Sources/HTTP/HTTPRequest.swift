@@ -2,7 +2,10 @@
 // requests or errors out) with explicit limits; `HTTPConnection` and `HTTPServer` drive it on the
 // event loop. Nothing here knows about MCP: applications implement `HTTPHandler`.
 
+// The fuzz build compiles this file with SystemCalls' ByteSearch.swift in one module.
+#if canImport(SystemCalls)
 import SystemCalls
+#endif
 
 /// One parsed request. Header names are lowercased; the body is de-chunked.
 public struct HTTPRequest: Sendable {

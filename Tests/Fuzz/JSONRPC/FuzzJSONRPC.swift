@@ -5,7 +5,7 @@
 // read as one JSON-RPC message or a batch of them, exactly as the transports do. Properties checked
 // besides "no crash": what the parser accepts is valid UTF-8, and writing a parsed value and parsing
 // the text again is a fixed point (the writer's output is JSON the parser takes back unchanged), and
-// JSONSplice agrees with the parser.
+// JSONSplice and parseMessage agree with the parser.
 
 import JSON
 
@@ -23,6 +23,14 @@ public func fuzzJSONRPC(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     if let range = splicedText {
         require(value.objectValue?.count == 1 && value["text"] == (try? JSONValue.parse(Array(bytes[range]))),
                 "JSONSplice's token does not read as the parsed member")
+    }
+    // parseMessage builds the same tree, and the params.arguments bytes it finds (passed to workers
+    // as they came) read as the tree's own arguments.
+    guard let (message, argumentsRange) = try? JSONValue.parseMessage(bytes) else { fail("parseMessage refuses what parse takes") }
+    require(message == value, "parseMessage builds another tree")
+    if let range = argumentsRange {
+        require(value["params"]?["arguments"] != nil && (try? JSONValue.parse(Array(bytes[range]))) == value["params"]?["arguments"],
+                "the arguments found do not read as the parsed params.arguments")
     }
     require(String(validating: UnsafeBufferPointer(start: data, count: size), as: UTF8.self) != nil,
                  "the parser accepted ill-formed UTF-8")
