@@ -574,7 +574,8 @@ table=$(
     echo "(--workers-min 2, --workers-max 8); (2) is uvicorn with access logging off; (7) uses a 2025-11-25"
     echo "session on both hosts and mcp-proxy --log-level WARNING; mcpd runs two warm instances of the"
     echo "stdio server, one per core, each taking concurrent requests (concurrent, min_instances 2),"
-    echo "mcp-proxy the one it can. mcpd's tool processes run in the SCHED_BATCH class."
+    echo "mcp-proxy the one it can. mcpd's tool processes run in the SCHED_BATCH class, and its busy event"
+    echo "loop yields the CPU at most once a millisecond so that the workers it woke run."
     echo "Raw wrk output: bench/out/."
 )
 

@@ -101,6 +101,8 @@ final class Supervisor {
         // mcpd is that init.
         if !Process.becomeSubreaper() { Log.warn("cannot become a child subreaper; orphaned sandbox processes go to init") }
         loop = try EventLoop()
+        // Workers run in SCHED_BATCH (mcp-worker's main.swift) and wait for this loop to give way.
+        loop.yieldIntervalMicros = 1_000
 
         table = try CallTableSetup.open(configuration, kept: keptCallTable, notifier: notifier)
 
