@@ -11,7 +11,19 @@ import Testing
         func handleEvents(_ events: EventMask) { reports += 1 }
     }
 
-    /// Runs turns for `milliseconds`, each waiting at most 0 ms; returns turns run and yields made.
+    /// A loop whose every turn has an event: a pipe with a byte in it, never drained. The pipe is
+    /// closed when `body` returns.
+    private func withBusyLoop(_ body: (EventLoop, AlwaysReadable) throws -> Void) throws {
+        let loop = try EventLoop()
+        let pipe = try Descriptor.pipe()
+        defer { Descriptor.close(pipe.read); Descriptor.close(pipe.write) }
+        Descriptor.writeAll(pipe.write, "x")
+        let handler = AlwaysReadable()
+        try loop.register(pipe.read, for: .readable, handler: handler)
+        try body(loop, handler)
+    }
+
+    /// Runs turns for `milliseconds`, each waiting at most 0 ms; returns how many turns ran.
     private func spin(_ loop: EventLoop, milliseconds: Int64) -> Int {
         let end = Clock.monotonicMicros() + milliseconds * 1_000
         var turns = 0
@@ -23,22 +35,17 @@ import Testing
     }
 
     @Test func aBusyLoopYieldsAtMostOncePerInterval() throws {
-        let loop = try EventLoop()
-        let pipe = try Descriptor.pipe()
-        defer { Descriptor.close(pipe.read); Descriptor.close(pipe.write) }
-        Descriptor.writeAll(pipe.write, "x")
-        let handler = AlwaysReadable()
-        try loop.register(pipe.read, for: .readable, handler: handler)
-
-        loop.yieldIntervalMicros = 2_000
-        let started = Clock.monotonicMicros()
-        let turns = spin(loop, milliseconds: 30)
-        let elapsedMs = (Clock.monotonicMicros() - started) / 1_000
-        #expect(handler.reports == turns)
-        // The first turn yields (none before it); then one per 2 ms at most. A busy loop meets
-        // most intervals; the lower bound leaves room for a loaded machine's scheduling.
-        #expect(loop.yields >= 2 && loop.yields <= Int(elapsedMs / 2) + 1, "\(loop.yields) yields in \(elapsedMs) ms")
-        #expect(turns > loop.yields)
+        try withBusyLoop { loop, handler in
+            loop.yieldIntervalMicros = 2_000
+            let started = Clock.monotonicMicros()
+            let turns = spin(loop, milliseconds: 30)
+            let elapsedMs = (Clock.monotonicMicros() - started) / 1_000
+            #expect(handler.reports == turns)
+            // The first turn yields (none before it); then one per 2 ms at most. A busy loop meets
+            // most intervals; the lower bound leaves room for a loaded machine's scheduling.
+            #expect(loop.yields >= 2 && loop.yields <= Int(elapsedMs / 2) + 1, "\(loop.yields) yields in \(elapsedMs) ms")
+            #expect(turns > loop.yields)
+        }
     }
 
     @Test func anIdleOrUnconfiguredLoopNeverYields() throws {
@@ -47,13 +54,9 @@ import Testing
         _ = spin(idle, milliseconds: 5)
         #expect(idle.yields == 0)
 
-        let unconfigured = try EventLoop()
-        let pipe = try Descriptor.pipe()
-        defer { Descriptor.close(pipe.read); Descriptor.close(pipe.write) }
-        Descriptor.writeAll(pipe.write, "x")
-        let handler = AlwaysReadable()
-        try unconfigured.register(pipe.read, for: .readable, handler: handler)
-        _ = spin(unconfigured, milliseconds: 5)
-        #expect(handler.reports > 0 && unconfigured.yields == 0)
+        try withBusyLoop { unconfigured, handler in
+            _ = spin(unconfigured, milliseconds: 5)
+            #expect(handler.reports > 0 && unconfigured.yields == 0)
+        }
     }
 }
