@@ -2,6 +2,7 @@ import Access
 import Calls
 import HTTP
 import JSON
+import SystemCalls
 
 /// Seed 003's tenant endpoint: `POST /mcp/{tenant-uuid}[/{session}]` and
 /// `GET /mcp/{tenant-uuid}?session_id=…`. initialize is answered directly (session in
@@ -18,7 +19,7 @@ final class TenantTransport {
 
     /// ("550e8400-…", optional session) when the path is /mcp/{uuid}[/{session}].
     static func parsePath(_ path: Substring) -> (tenant: String, session: String?)? {
-        guard path.startsWithBytes("/mcp/") else { return nil }
+        guard path.hasUTF8Prefix("/mcp/") else { return nil }
         let rest = path.dropFirst(5).split(separator: "/", omittingEmptySubsequences: false)
         guard rest.count == 1 || rest.count == 2, isUUID(rest[0]) else { return nil }
         if rest.count == 2 {

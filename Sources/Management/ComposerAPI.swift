@@ -24,7 +24,7 @@ public final class ComposerAPI {
     }
 
     public static func serves(_ path: Substring) -> Bool {
-        path == "/health" || path == "/health/detailed" || path.startsWithBytes("/mcp/tools/")
+        path == "/health" || path == "/health/detailed" || path.hasUTF8Prefix("/mcp/tools/")
     }
 
     /// The management operations, also offered as MCP tools to admin callers.

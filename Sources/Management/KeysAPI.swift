@@ -92,7 +92,7 @@ public final class KeysAPI {
     static let maxKeysPerTenant = 1000
     static let maxKeys = 10_000
 
-    public static func serves(_ path: Substring) -> Bool { path == "/v1/keys" || path.startsWithBytes("/v1/keys/") }
+    public static func serves(_ path: Substring) -> Bool { path == "/v1/keys" || path.hasUTF8Prefix("/v1/keys/") }
 
     public func handle(_ request: HTTPRequest, on connection: HTTPConnection) {
         let id = request.path == "/v1/keys" ? nil : String(request.path.dropFirst("/v1/keys/".count))

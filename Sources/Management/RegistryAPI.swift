@@ -16,7 +16,7 @@ public final class RegistryAPI {
         self.authenticator = authenticator
     }
 
-    public static func serves(_ path: Substring) -> Bool { path == "/v1" || path.startsWithBytes("/v1/") }
+    public static func serves(_ path: Substring) -> Bool { path == "/v1" || path.hasUTF8Prefix("/v1/") }
 
     private enum Route {
         case list, create, detail(String), update(String), delete(String), test(String), invoke, resources

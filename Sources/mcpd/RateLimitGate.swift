@@ -5,6 +5,7 @@ import HTTP
 import Management
 import MCP
 import RateLimit
+import SystemCalls
 import Tools
 
 /// The rate limit in front of the router: every request counts against its client's bucket, and
@@ -33,7 +34,7 @@ final class RateLimitGate {
         case ..<7: return false
         case 7: return path == "/readyz" || path == "/health"
         case 8: return path == "/healthz" || path == "/metrics"
-        default: return path.startsWithBytes("/.well-known/")
+        default: return path.hasUTF8Prefix("/.well-known/")
         }
     }
 
