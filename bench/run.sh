@@ -5,7 +5,9 @@
 #
 #   row       what                                                       driver
 #   nginx     (1) nginx, fixed JSON body (bench/nginx.conf) — the floor   wrk GET /
-#   sdk       (2) Python SDK echo server, stateless JSON (sdk_echo_server.py, uvicorn) — the peer
+#   sdk       (2) Python SDK echo server, JSON responses, a session per client (its default;
+#                 sdk_echo_server.py, uvicorn) — the peer                 mcp_call.lua session
+#   sdk-stateless (2') the same server in its stateless mode — row 4's counterpart
 #                                                                         mcp_call.lua session
 #   session   (3) mcpd echo tools/call, Streamable HTTP with a session    mcp_call.lua session
 #   stateless (4) mcpd echo tools/call at 2026-07-28                       mcp_call.lua stateless
@@ -60,7 +62,7 @@ CANCEL_CALLS=1000
 SSE_STREAMS=10000
 SPAWN_SAMPLES=5
 
-ALL_ROWS="nginx sdk session stateless execute per-call stdio oneshot"
+ALL_ROWS="nginx sdk sdk-stateless session stateless execute per-call stdio oneshot"
 selected=" ${ONLY//,/ } "
 selected=${selected// mcpd / session stateless execute per-call }
 for row in $selected; do
@@ -196,9 +198,9 @@ start_nginx() {
     server_pid=$!
     wait_ready "http://$NGINX_ADDR/" 200 "$server_pid" nginx "$WORK/nginx/error.log"
 }
-start_sdk() {
+start_sdk() { # sessions|stateless
     require_free "$SDK_ADDR"
-    "$BENCH_PY" "$ROOT/bench/sdk_echo_server.py" "${SDK_ADDR%:*}" "${SDK_ADDR#*:}" >"$WORK/sdk.log" 2>&1 &
+    "$BENCH_PY" "$ROOT/bench/sdk_echo_server.py" "${SDK_ADDR%:*}" "${SDK_ADDR#*:}" "$1" >"$WORK/sdk.log" 2>&1 &
     server_pid=$!
     wait_ready "http://$SDK_ADDR/mcp" any "$server_pid" "the SDK server" "$WORK/sdk.log"
 }
@@ -240,14 +242,15 @@ wrk_args=(-t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_PER_RUN}s" --latency)
 # Results per row: calls/s, p50 ms, p99 ms, peak RSS (MB and processes), a note.
 declare -A RATE RUNS P50 P99 RSS NOTE LABEL
 LABEL[nginx]="(1) nginx fixed JSON (floor)"
-LABEL[sdk]="(2) Python SDK echo, stateless JSON (peer)"
+LABEL[sdk]="(2) Python SDK echo, JSON, sessions (peer)"
+LABEL[sdk-stateless]="(2') Python SDK echo, JSON, stateless"
 LABEL[session]="(3) mcpd echo tools/call, Streamable HTTP session"
 LABEL[stateless]="(4) mcpd echo tools/call, 2026-07-28 stateless"
 LABEL[execute]="(5) mcpd echo, execute + stream"
 LABEL[per-call]="(6) mcpd echo tools/call, --sandbox per-call"
 LABEL[stdio-mcpd]="(7) mcp-server-time hosted by mcpd"
 LABEL[stdio-proxy]="(7') mcp-server-time behind mcp-proxy"
-ROW_ORDER="nginx sdk session stateless execute per-call stdio-mcpd stdio-proxy"
+ROW_ORDER="nginx sdk sdk-stateless session stateless execute per-call stdio-mcpd stdio-proxy"
 
 # One wrk run against the server running now, its process tree's RSS sampled meanwhile. wrk runs
 # in the background and we `wait` for it: wrk catches SIGINT and exits normally, and bash would
@@ -318,10 +321,10 @@ run_rate() { # wrk-output-file
     fi
 }
 
-# Rows (1)–(4), whose calls/s the targets compare, run in rounds: each row once a round, each on a
-# freshly started server given a short warm-up. This host's speed drifts by 20 % and more over
-# minutes; run one row after another, a slow or fast period fell on whichever row ran then and
-# decided ratios between rows. In rounds it falls on all four alike.
+# Rows (1)–(4) and (2'), whose calls/s the ratios compare, run in rounds: each row once a round,
+# each on a freshly started server given a short warm-up. This host's speed drifts by 20 % and
+# more over minutes; run one row after another, a slow or fast period fell on whichever row ran
+# then and decided ratios between rows. In rounds it falls on all of them alike.
 WARMUP_SECONDS=${BENCH_WARMUP_SECONDS:-2}
 warm_up() { # wrk-arguments... (the same as the measured runs', with a shorter duration)
     "$WRK" -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP_SECONDS}s" "$@" >/dev/null 2>&1 &
@@ -333,7 +336,8 @@ NGINX_ARGS=("http://$NGINX_ADDR/")
 SDK_ARGS=(-s "$ROOT/bench/mcp_call.lua" "http://$SDK_ADDR" -- session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD")
 SESSION_ARGS=(-s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- session /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN")
 STATELESS_ARGS=(-s "$ROOT/bench/mcp_call.lua" "http://$MCPD_ADDR" -- stateless /mcp echo '{"message":"hello"}' "$SESSIONS_PER_THREAD" "$TOKEN")
-for row in nginx sdk session stateless; do
+ROUND_ROWS="nginx sdk sdk-stateless session stateless"
+for row in $ROUND_ROWS; do
     if wanted "$row"; then say "${LABEL[$row]}: wrk ${wrk_args[*]} ($REPEAT runs, one a round)"; fi
 done
 for run in $(seq 1 "$REPEAT"); do
@@ -345,10 +349,17 @@ for run in $(seq 1 "$REPEAT"); do
         stop_server QUIT
     fi
     if wanted sdk; then
-        say "round $run: the SDK server"
-        start_sdk
+        say "round $run: the SDK server, sessions"
+        start_sdk sessions
         warm_up "${SDK_ARGS[@]}"
         run_once sdk "$run" "${SDK_ARGS[@]}"
+        stop_server TERM
+    fi
+    if wanted sdk-stateless; then
+        say "round $run: the SDK server, stateless"
+        start_sdk stateless
+        warm_up "${SDK_ARGS[@]}"
+        run_once sdk-stateless "$run" "${SDK_ARGS[@]}"
         stop_server TERM
     fi
     if wanted session; then
@@ -368,7 +379,7 @@ for run in $(seq 1 "$REPEAT"); do
         cp "$WORK/mcpd.log" "$OUT_DIR/stateless.$run.log"
     fi
 done
-for row in nginx sdk session stateless; do
+for row in $ROUND_ROWS; do
     if wanted "$row"; then summarize "$row"; fi
 done
 
@@ -546,6 +557,8 @@ table=$(
     if have session; then target_line "(3) p99 = ${P99[session]} ms" "${P99[session]}" "<=" 2 "2 ms"; fi
     r=$(rate_ratio stateless session)
     [ -z "$r" ] || target_line "(4) = $(printf '%.2f' "$r") × (3)" "$r" ">=" 1 "1 × (3)"
+    r=$(rate_ratio stateless sdk-stateless)
+    [ -z "$r" ] || echo "- (4) = $(printf '%.1f' "$r") × (2'), the SDK without sessions (no target; for comparison)"
     r=$(rate_ratio execute sdk)
     [ -z "$r" ] || target_line "(5) = $(printf '%.1f' "$r") × (2)" "$r" ">=" 10 "10 ×"
     if have per-call; then
@@ -563,7 +576,7 @@ table=$(
     fi
     echo
     echo "wrk ${wrk_args[*]} on loopback, each server alone, $REPEAT runs a row; a row shows its median run"
-    echo "(p50 and p99 are that run's) and every run's calls/s. Rows (1)–(4) run in $REPEAT rounds, each row"
+    echo "(p50 and p99 are that run's) and every run's calls/s. Rows (1)–(4) and (2') run in $REPEAT rounds, each row"
     echo "once a round on a freshly started server after a ${WARMUP_SECONDS} s warm-up, so that the host's drift"
     echo "falls on them alike; the other rows run back to back. calls/s counts answered calls: for"
     echo "nginx a request; for the MCP rows a tools/call answered with a result (the one initialize and"
@@ -571,7 +584,8 @@ table=$(
     echo "with \`final\` (two requests: POST /mcp/execute, GET /mcp/stream), whose p50/p99 are per request."
     echo "Peak RSS: the server's whole process tree (supervisor and workers; nginx master and workers;"
     echo "mcp-proxy and its stdio server), summed VmRSS sampled every 100 ms. mcpd runs with its defaults"
-    echo "(--workers-min 2, --workers-max 8); (2) is uvicorn with access logging off; (7) uses a 2025-11-25"
+    echo "(--workers-min 2, --workers-max 8); (2) and (2') are uvicorn with access logging off, (2) in the"
+    echo "SDK's default mode (a session per client, as row 3 keeps), (2') in its stateless_http mode; (7) uses a 2025-11-25"
     echo "session on both hosts and mcp-proxy --log-level WARNING; mcpd runs two warm instances of the"
     echo "stdio server, one per core, each taking concurrent requests (concurrent, min_instances 2),"
     echo "mcp-proxy the one it can. mcpd's tool processes run in the SCHED_BATCH class, and its busy event"
