@@ -63,9 +63,9 @@ enum JSONRPCMessage {
     /// wrote any members.
     static func writeResult(id: JSONValue, extraMembers: [UInt8] = [], into body: inout [UInt8],
                             writeObject: (inout [UInt8]) -> Bool) {
-        body.append(contentsOf: #"{"jsonrpc":"2.0","id":"#.utf8)
+        JSONWriter.appendLiteral(#"{"jsonrpc":"2.0","id":"#, to: &body)
         id.write(into: &body)
-        body.append(contentsOf: #","result":"#.utf8)
+        JSONWriter.appendLiteral(#","result":"#, to: &body)
         let hasMembers = writeObject(&body)
         if !extraMembers.isEmpty {
             body.removeLast() // the result's closing brace: its members go on

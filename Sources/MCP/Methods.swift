@@ -407,9 +407,9 @@ enum ToolResults {
     /// string token is copied as it came, not decoded and encoded again. Any revision takes it as
     /// it is.
     static func writeText(_ token: Range<Int>, of bytes: [UInt8], into body: inout [UInt8]) {
-        body.append(contentsOf: #"{"content":[{"type":"text","text":"#.utf8)
+        JSONWriter.appendLiteral(#"{"content":[{"type":"text","text":"#, to: &body)
         body.append(contentsOf: bytes[token])
-        body.append(contentsOf: #"}],"isError":false}"#.utf8)
+        JSONWriter.appendLiteral(#"}],"isError":false}"#, to: &body)
     }
 
     /// A tools/call response for a worker result whose `soleText` is `token`, with the reply's
