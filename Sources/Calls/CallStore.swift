@@ -9,7 +9,11 @@ public final class CallStore {
     private var active: [String: CallRecord] = [:]
     private var retained: [String: CallRecord] = [:]
     private var byRequestId: [String: CallRecord] = [:]
-    private var ended: [CallRecord] = []
+    /// Retained calls in the order they ended; `endedHead` is the oldest still retained. An
+    /// evicted slot is emptied at once, so each record is freed as it is evicted, one at a time:
+    /// compacting the array then only moves empty slots. (Holding them until the compaction freed
+    /// 50,000 records in one go, a 20–60 ms stall of the event loop every 50,000 execute calls.)
+    private var ended: [CallRecord?] = []
     private var endedHead = 0
     let retentionMs: Int64
     let maxEnded: Int
@@ -53,13 +57,13 @@ public final class CallStore {
     }
 
     public func evict(now: Int64) {
-        while endedHead < ended.count {
-            let oldest = ended[endedHead]
+        while endedHead < ended.count, let oldest = ended[endedHead] {
             guard ended.count - endedHead > maxEnded || now - oldest.endedAtMs >= retentionMs else { break }
             retained[oldest.id] = nil
             if let requestId = oldest.requestId, byRequestId[Self.idempotencyKey(oldest.owner, requestId)] === oldest {
                 byRequestId[Self.idempotencyKey(oldest.owner, requestId)] = nil
             }
+            ended[endedHead] = nil
             endedHead += 1
         }
         if endedHead > 4096 && endedHead * 2 > ended.count {

@@ -50,4 +50,24 @@ import Testing
         #expect(store.call(id: "c0", owner: "default/alice") == nil)
         #expect(store.call(id: "c2", owner: "default/alice") === calls[2])
     }
+
+    /// An evicted call is freed as it is evicted, not later in a batch: freeing 50,000 at once
+    /// stalled the event loop for tens of milliseconds.
+    @Test func anEvictedCallIsFreedAtOnce() {
+        let store = CallStore(retentionMs: 600_000, maxEnded: 2)
+        weak var first: CallRecord?
+        do {
+            let call = record("c0", keepsEvents: true)
+            first = call
+            store.insert(call)
+            end(call, in: store)
+        }
+        for index in 1...2 {
+            let call = record("c\(index)", keepsEvents: true)
+            store.insert(call)
+            end(call, in: store)
+        }
+        #expect(store.call(id: "c1", owner: "default/alice") != nil)
+        #expect(first == nil, "the evicted record is still held")
+    }
 }
