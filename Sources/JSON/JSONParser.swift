@@ -322,8 +322,7 @@ struct JSONParser {
             var members: [JSONObject.Element] = []
             members.reserveCapacity(count)
             for offset in 0..<count {
-                members.append(
-                    (key: pendingKeys[container.firstKey + offset], value: pendingValues[container.firstValue + offset]))
+                members.append((key: takeKey(at: container.firstKey + offset), value: takeValue(at: container.firstValue + offset)))
             }
             keyCount = container.firstKey
             valueCount = container.firstValue
@@ -331,10 +330,29 @@ struct JSONParser {
             if unique.count != members.count { sawRepeatedKey = true }
             return .object(JSONObject(uniqueMembers: unique))
         } else {
-            let elements = Array(pendingValues[container.firstValue..<valueCount])
+            var elements: [JSONValue] = []
+            elements.reserveCapacity(valueCount - container.firstValue)
+            for index in container.firstValue..<valueCount { elements.append(takeValue(at: index)) }
             valueCount = container.firstValue
             return .array(elements)
         }
+    }
+
+    /// A closed container's entries are moved out of the stacks, leaving empty placeholders: copied,
+    /// each would be retained here and released again when its slot is reused or the stacks are
+    /// emptied (callgrind: ~50 instructions a member).
+    @inline(__always)
+    private mutating func takeKey(at index: Int) -> String {
+        var key = ""
+        swap(&key, &pendingKeys[index])
+        return key
+    }
+
+    @inline(__always)
+    private mutating func takeValue(at index: Int) -> JSONValue {
+        var value = JSONValue.null
+        swap(&value, &pendingValues[index])
+        return value
     }
 
     @inline(__always)
